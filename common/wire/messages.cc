@@ -1,0 +1,202 @@
+#include "common/wire/messages.h"
+
+#include <arpa/inet.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/base/logging.h"
+#include "common/wire/byte_io.h"
+
+namespace tlsd {
+namespace {
+
+constexpr size_t kMaxErrorMessageLen = 1024;
+constexpr size_t kMaxSubjectLen = 1024;
+constexpr size_t kMaxSealedStateLen = 1024;
+
+absl::Status Malformed(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(what, ": malformed"));
+}
+
+void WriteAddress(ByteWriter& w, const WireAddress& a) {
+  w.WriteU8(a.family);
+  w.WriteBytes(a.addr);
+  w.WriteU16(a.port);
+}
+
+bool ReadAddress(ByteReader& r, WireAddress* a) {
+  absl::Span<const uint8_t> bytes;
+  if (!r.ReadU8(&a->family) || !r.ReadBytes(16, &bytes) || !r.ReadU16(&a->port)) {
+    return false;
+  }
+  std::copy(bytes.begin(), bytes.end(), a->addr.begin());
+  return true;
+}
+
+bool ReadBool(ByteReader& r, bool* out) {
+  uint8_t v;
+  if (!r.ReadU8(&v) || v > 1) return false;
+  *out = v == 1;
+  return true;
+}
+
+bool IsKnownDataPath(uint8_t p) { return p >= 1 && p <= 3; }
+
+}  // namespace
+
+bool IsValidServiceName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::vector<uint8_t> Hello::Encode() const {
+  ByteWriter w;
+  w.WriteU8Prefixed(backend);
+  return w.Take();
+}
+
+absl::StatusOr<Hello> Hello::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  absl::string_view backend;
+  if (!r.ReadU8Prefixed(&backend) || !r.empty()) return Malformed("HELLO");
+  if (!IsValidServiceName(backend)) {
+    return absl::InvalidArgumentError("HELLO: backend name is not [A-Za-z0-9_.-]{1,64}");
+  }
+  return Hello{std::string(backend)};
+}
+
+std::vector<uint8_t> ErrorMsg::Encode() const {
+  ByteWriter w;
+  w.WriteU32(code);
+  w.WriteU16Prefixed(message.size() > kMaxErrorMessageLen
+                         ? absl::string_view(message).substr(0, kMaxErrorMessageLen)
+                         : absl::string_view(message));
+  return w.Take();
+}
+
+absl::StatusOr<ErrorMsg> ErrorMsg::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  ErrorMsg m;
+  absl::string_view message;
+  if (!r.ReadU32(&m.code) || !r.ReadU16Prefixed(&message) || !r.empty()) {
+    return Malformed("ERROR");
+  }
+  if (m.code == 0 || m.code > 4095) {
+    return absl::InvalidArgumentError("ERROR: code is not an errno value");
+  }
+  if (message.size() > kMaxErrorMessageLen) {
+    return absl::InvalidArgumentError("ERROR: message too long");
+  }
+  m.message = std::string(message);
+  return m;
+}
+
+const char* DataPathName(DataPath p) {
+  switch (p) {
+    case DataPath::kKernelSoftware:
+      return "ktls-sw";
+    case DataPath::kKernelDevice:
+      return "ktls-hw";
+    case DataPath::kRelay:
+      return "relay";
+  }
+  return "unknown";
+}
+
+std::string WireAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == 4) {
+    inet_ntop(AF_INET, addr.data(), buf, sizeof(buf));
+    return absl::StrCat(buf, ":", port);
+  }
+  if (family == 6) {
+    inet_ntop(AF_INET6, addr.data(), buf, sizeof(buf));
+    return absl::StrCat("[", buf, "]:", port);
+  }
+  return "unknown";
+}
+
+std::vector<uint8_t> ConnectionInfo::Encode() const {
+  TLSD_CHECK(client_cert_subject.size() <= kMaxSubjectLen);
+  TLSD_CHECK(sealed_state.size() <= kMaxSealedStateLen);
+  ByteWriter w;
+  w.WriteU64(connection_id);
+  w.WriteU8Prefixed(service);
+  w.WriteU8Prefixed(backend);
+  w.WriteU8Prefixed(sni);
+  w.WriteU8Prefixed(alpn);
+  w.WriteU16(tls_version);
+  w.WriteU16(cipher_suite);
+  w.WriteU8Prefixed(cipher_name);
+  w.WriteU8(static_cast<uint8_t>(tx_path));
+  w.WriteU8(static_cast<uint8_t>(rx_path));
+  w.WriteU16Prefixed(path_reason);
+  WriteAddress(w, peer);
+  WriteAddress(w, local);
+  w.WriteU8(has_client_cert ? 1 : 0);
+  w.WriteU16Prefixed(client_cert_subject);
+  w.WriteBytes(client_cert_sha256);
+  w.WriteU8(resumed ? 1 : 0);
+  w.WriteU32(handshake_us);
+  w.WriteU16Prefixed(sealed_state);
+  return w.Take();
+}
+
+absl::StatusOr<ConnectionInfo> ConnectionInfo::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  ConnectionInfo c;
+  absl::string_view service, backend, sni, alpn, cipher_name, reason, subject, sealed;
+  uint8_t tx, rx;
+  absl::Span<const uint8_t> fingerprint;
+  if (!r.ReadU64(&c.connection_id) || !r.ReadU8Prefixed(&service) ||
+      !r.ReadU8Prefixed(&backend) || !r.ReadU8Prefixed(&sni) || !r.ReadU8Prefixed(&alpn) ||
+      !r.ReadU16(&c.tls_version) || !r.ReadU16(&c.cipher_suite) ||
+      !r.ReadU8Prefixed(&cipher_name) || !r.ReadU8(&tx) || !r.ReadU8(&rx) ||
+      !r.ReadU16Prefixed(&reason) || !ReadAddress(r, &c.peer) || !ReadAddress(r, &c.local) ||
+      !ReadBool(r, &c.has_client_cert) || !r.ReadU16Prefixed(&subject) ||
+      !r.ReadBytes(32, &fingerprint) || !ReadBool(r, &c.resumed) ||
+      !r.ReadU32(&c.handshake_us) || !r.ReadU16Prefixed(&sealed) || !r.empty()) {
+    return Malformed("CONNECTION");
+  }
+  if (!IsValidServiceName(service) || !IsValidServiceName(backend)) {
+    return absl::InvalidArgumentError("CONNECTION: invalid service or backend name");
+  }
+  if (c.tls_version != 0x0303 && c.tls_version != 0x0304) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CONNECTION: unsupported TLS version 0x%04x", c.tls_version));
+  }
+  if (!IsKnownDataPath(tx) || !IsKnownDataPath(rx)) {
+    return absl::InvalidArgumentError("CONNECTION: unknown data path");
+  }
+  for (const WireAddress* a : {&c.peer, &c.local}) {
+    if (a->family != 0 && a->family != 4 && a->family != 6) {
+      return absl::InvalidArgumentError("CONNECTION: unknown address family");
+    }
+  }
+  if (subject.size() > kMaxSubjectLen || sealed.size() > kMaxSealedStateLen) {
+    return absl::InvalidArgumentError("CONNECTION: field too long");
+  }
+  if (!c.has_client_cert && !subject.empty()) {
+    return absl::InvalidArgumentError("CONNECTION: client subject without client certificate");
+  }
+  c.service = std::string(service);
+  c.backend = std::string(backend);
+  c.sni = std::string(sni);
+  c.alpn = std::string(alpn);
+  c.cipher_name = std::string(cipher_name);
+  c.tx_path = static_cast<DataPath>(tx);
+  c.rx_path = static_cast<DataPath>(rx);
+  c.path_reason = std::string(reason);
+  c.client_cert_subject = std::string(subject);
+  std::copy(fingerprint.begin(), fingerprint.end(), c.client_cert_sha256.begin());
+  c.sealed_state = std::string(sealed);
+  return c;
+}
+
+}  // namespace tlsd

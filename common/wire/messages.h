@@ -1,0 +1,89 @@
+#ifndef TLSD_COMMON_WIRE_MESSAGES_H_
+#define TLSD_COMMON_WIRE_MESSAGES_H_
+
+// Payload codecs for the frames in frame.h. Every Decode() checks every field
+// and rejects trailing bytes; no partially decoded object is ever returned.
+// Encode() never fails: the fields were validated where they were produced
+// (and the Encode functions TLSD_CHECK the length limits).
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace tlsd {
+
+// A service name: 1..64 of [A-Za-z0-9_.-]. Shared by config and wire so both
+// accept exactly the same names.
+bool IsValidServiceName(absl::string_view name);
+
+// HELLO: a worker subscribes to the connections of one backend (pull mode).
+struct Hello {
+  std::string backend;
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<Hello> Decode(absl::Span<const uint8_t> in);
+};
+
+// ERROR: `code` is a positive errno value (EACCES for a refused subscriber,
+// ECONNREFUSED for an unknown backend, ...); `message` says why in words.
+struct ErrorMsg {
+  uint32_t code = 0;
+  std::string message;  // at most 1024 bytes
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<ErrorMsg> Decode(absl::Span<const uint8_t> in);
+};
+
+// Where one direction's TLS records are processed after the handshake.
+enum class DataPath : uint8_t {
+  kKernelSoftware = 1,  // kTLS, kernel crypto
+  kKernelDevice = 2,    // kTLS, NIC offload
+  kRelay = 3,           // tlsd relays in user space over a socketpair
+};
+const char* DataPathName(DataPath p);  // "ktls-sw", "ktls-hw", "relay"
+
+// An IPv4/IPv6 endpoint as it travels on the wire.
+struct WireAddress {
+  uint8_t family = 0;  // 0 unknown, 4 or 6
+  std::array<uint8_t, 16> addr{};  // IPv4 in the first 4 bytes
+  uint16_t port = 0;
+
+  std::string ToString() const;  // "1.2.3.4:5", "[::1]:5", "unknown"
+  bool operator==(const WireAddress&) const = default;
+};
+
+// CONNECTION / CONNECT_REPLY metadata, sent with the connection's fd.
+struct ConnectionInfo {
+  uint64_t connection_id = 0;
+  std::string service;
+  std::string backend;
+  std::string sni;
+  std::string alpn;
+  uint16_t tls_version = 0;   // 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3)
+  uint16_t cipher_suite = 0;  // IANA value
+  std::string cipher_name;    // OpenSSL's name, for logs and demo output
+  DataPath tx_path = DataPath::kRelay;
+  DataPath rx_path = DataPath::kRelay;
+  std::string path_reason;  // why relay (or which options did not apply)
+  WireAddress peer;
+  WireAddress local;
+  bool has_client_cert = false;
+  std::string client_cert_subject;           // RFC 2253, at most 1024 bytes
+  std::array<uint8_t, 32> client_cert_sha256{};  // of the DER certificate
+  bool resumed = false;
+  uint32_t handshake_us = 0;
+  std::string sealed_state;  // opaque to the worker; returned with control records
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<ConnectionInfo> Decode(absl::Span<const uint8_t> in);
+  bool operator==(const ConnectionInfo&) const = default;
+};
+
+}  // namespace tlsd
+
+#endif  // TLSD_COMMON_WIRE_MESSAGES_H_
