@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, as CI runs it (.ci/run calls exactly this).
+#
+#   1. installs what the tests need (scripts/install-deps.sh --test)
+#   2. checks formatting
+#   3. builds with ASan+UBSan and runs the host tests under them
+#   4. builds RelWithDebInfo with -Werror and runs every test, including the
+#      kTLS VM lane (QEMU with Debian's 6.1 and sid cloud kernels)
+#
+# Environment: TLSD_VM_CACHE (kernel package cache, default
+# /var/cache/tlsd-vm), TLSD_SKIP_ASAN=1 to skip step 3 while iterating.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh --test
+export TLSD_VM_CACHE="${TLSD_VM_CACHE:-/var/cache/tlsd-vm}"
+mkdir -p "$TLSD_VM_CACHE"
+
+echo "== format check"
+bash scripts/check-format.sh
+
+if [[ "${TLSD_SKIP_ASAN:-0}" != 1 ]]; then
+  echo "== ASan+UBSan build and host tests"
+  cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTLSD_WERROR=ON \
+    -DTLSD_SANITIZE=ON -DTLSD_VM_LANE=OFF >/dev/null
+  ninja -C build/asan
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/asan --output-on-failure -j 2 --timeout 600
+fi
+
+echo "== RelWithDebInfo build, all tests including the kTLS VM lane"
+cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLSD_WERROR=ON >/dev/null
+ninja -C build/ci
+ctest --test-dir build/ci --output-on-failure -j 2 --timeout 900

@@ -1,0 +1,628 @@
+#include "tlsd/handshaker/engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
+#include "common/base/logging.h"
+#include "common/ktls/record_io.h"
+#include "tlsd/handshaker/conn_log.h"
+#include "tlsd/handshaker/router.h"
+#include "tlsd/tls/ktls.h"
+#include "tlsd/tls/ossl_ptr.h"
+
+namespace tlsd {
+
+// Conn is one client connection, from accept until it is handed off (kTLS) or
+// ends (relay). Owned by the Engine's table; epoll refers to it by id.
+struct Conn {
+  enum class State { kHandshake, kQueued, kRelay };
+
+  uint64_t id = 0;
+  const ServiceRuntime* service = nullptr;
+  State state = State::kHandshake;
+  UniqueFd tcp;
+  SslPtr ssl;  // borrows tcp's fd; declared after tcp so it is freed first
+  absl::Time accepted;
+  absl::Time deadline = absl::InfiniteFuture();
+  absl::Duration handshake_time;
+  ConnectionInfo info;
+  Backend* backend = nullptr;
+  bool holds_queue_slot = false;
+
+  // What the worker receives: the TCP socket itself (kTLS both ways) or the
+  // worker's end of a socketpair (relay).
+  UniqueFd handoff_fd;
+
+  // Relay state: `app` is tlsd's end of the socketpair.
+  UniqueFd app;
+  std::string to_app, to_tls;  // pending bytes in each direction
+  size_t to_tls_off = 0, to_app_off = 0;
+  bool tls_eof = false, app_eof = false;
+  bool app_write_shut = false, tls_write_shut = false;
+  uint32_t tcp_events = 0, app_events = 0;
+};
+
+namespace {
+
+constexpr size_t kRelayChunk = 16 * 1024;  // one TLS record's worth
+constexpr int kMaxAcceptsPerWakeup = 64;   // fairness between listeners
+constexpr absl::Duration kQueueRetryInterval = absl::Milliseconds(20);
+
+WireAddress ToWireAddress(const sockaddr_storage& ss) {
+  WireAddress a;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    a.family = 4;
+    memcpy(a.addr.data(), &in->sin_addr, 4);
+    a.port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    a.family = 6;
+    memcpy(a.addr.data(), &in6->sin6_addr, 16);
+    a.port = ntohs(in6->sin6_port);
+  }
+  return a;
+}
+
+WireAddress LocalAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return WireAddress{};
+  return ToWireAddress(ss);
+}
+
+// OpenSslFailure describes why a handshake step failed, for the log line.
+std::string OpenSslFailure(int ssl_error) {
+  unsigned long e = ERR_peek_last_error();
+  std::string detail;
+  if (e != 0) {
+    const char* reason = ERR_reason_error_string(e);
+    detail = reason != nullptr ? reason : absl::StrCat("openssl error ", e);
+  } else if (ssl_error == SSL_ERROR_SYSCALL) {
+    detail = errno != 0 ? strerror(errno) : "peer closed the connection";
+  } else if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+    detail = "peer sent close_notify";
+  } else {
+    detail = absl::StrCat("ssl error ", ssl_error);
+  }
+  ERR_clear_error();
+  return detail;
+}
+
+DataPath PathFor(KtlsMode mode) {
+  switch (mode) {
+    case KtlsMode::kSoftware:
+      return DataPath::kKernelSoftware;
+    case KtlsMode::kDevice:
+      return DataPath::kKernelDevice;
+    case KtlsMode::kNone:
+      break;
+  }
+  return DataPath::kRelay;
+}
+
+void FillPeerCertificate(SSL* ssl, ConnectionInfo& info) {
+  X509* cert = SSL_get0_peer_certificate(ssl);  // borrowed from the session
+  if (cert == nullptr) return;
+  info.has_client_cert = true;
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio && X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    info.client_cert_subject.assign(data, std::min<long>(len, 1024));
+  }
+  unsigned int md_len = 0;
+  X509_digest(cert, EVP_sha256(), info.client_cert_sha256.data(), &md_len);
+}
+
+}  // namespace
+
+Engine::Engine(Runtime& rt, unsigned index) : rt_(rt), index_(index) {}
+
+Engine::~Engine() = default;
+
+absl::Status Engine::Init() {
+  epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_.valid()) return ErrnoToStatus(errno, "epoll_create1");
+  in_handshake_.assign(rt_.services.size(), 0);
+  handshake_limit_.resize(rt_.services.size());
+  for (const auto& s : rt_.services) {
+    // Each thread takes its share of the service's bound, at least one.
+    handshake_limit_[s->index] =
+        std::max<size_t>(1, s->config->max_handshakes / std::max(1u, rt_.num_threads));
+  }
+  for (size_t i = 0; i < rt_.listeners.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = Key(Kind::kListener, i);
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, rt_.listeners[i].fd.get(), &ev) != 0) {
+      return ErrnoToStatus(errno, absl::StrCat("epoll add ", rt_.listeners[i].description));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::AddExternal(int fd, std::function<void()> on_ready) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = Key(Kind::kExternal, externals_.size());
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return ErrnoToStatus(errno, "epoll add external");
+  }
+  externals_.push_back(std::move(on_ready));
+  return absl::OkStatus();
+}
+
+void Engine::Run(const std::atomic<bool>& stop) {
+  epoll_event events[64];
+  while (!stop.load(std::memory_order_relaxed)) {
+    absl::Time now = absl::Now();
+    absl::Duration wait = absl::Milliseconds(500);  // notice `stop` promptly
+    if (!deadlines_.empty()) wait = std::min(wait, deadlines_.begin()->first - now);
+    if (!queued_.empty()) wait = std::min(wait, kQueueRetryInterval);
+    int timeout_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(wait) + 1);
+    int n = epoll_wait(epoll_.get(), events, 64, timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      TLSD_LOG(Error) << "epoll_wait: " << strerror(errno);
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint64_t key = events[i].data.u64;
+      const auto kind = static_cast<Kind>(key >> 56);
+      const uint64_t value = key & ((uint64_t{1} << 56) - 1);
+      if (kind == Kind::kListener) {
+        OnListener(value);
+        continue;
+      }
+      if (kind == Kind::kExternal) {
+        externals_[value]();
+        continue;
+      }
+      auto it = conns_.find(value);
+      if (it == conns_.end()) continue;  // finished earlier in this batch
+      Conn& c = *it->second;
+      if (c.state == Conn::State::kHandshake) {
+        DriveHandshake(c);
+      } else if (c.state == Conn::State::kRelay) {
+        PumpRelay(c);
+      } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
+        // Queued with no interest set: only a hang-up or error is reported.
+        // The client left while we waited for a worker.
+        Finish(c, "closed", "client left while waiting for a worker", true);
+      }
+    }
+    if (!queued_.empty()) RetryQueued();
+    ExpireDeadlines(absl::Now());
+    UpdateListenerInterest();
+  }
+  std::vector<uint64_t> ids;
+  for (const auto& [id, c] : conns_) ids.push_back(id);
+  for (uint64_t id : ids) Finish(*conns_[id], "shutdown", "tlsd is stopping", false);
+}
+
+void Engine::OnListener(size_t index) {
+  const Listener& l = rt_.listeners[index];
+  for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+    if (in_handshake_[l.service->index] >= handshake_limit_[l.service->index]) return;
+    int fd = accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      // EMFILE/ENFILE/ENOBUFS: the connection waits in the backlog; say so.
+      TLSD_LOG(Warning) << "accept on " << l.description << ": " << strerror(errno);
+      return;
+    }
+    rt_.stats.accepted.fetch_add(1, std::memory_order_relaxed);
+    StartConnection(index, UniqueFd(fd));
+  }
+}
+
+void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
+  const Listener& l = rt_.listeners[listener_index];
+  auto c = std::make_unique<Conn>();
+  c->id = rt_.next_connection_id.fetch_add(1);
+  c->service = l.service;
+  c->accepted = absl::Now();
+  c->info.connection_id = c->id;
+  c->info.service = l.service->config->name;
+  sockaddr_storage peer{};
+  socklen_t len = sizeof(peer);
+  getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len);
+  c->info.peer = ToWireAddress(peer);
+  c->info.local = LocalAddress(sock.get());
+  c->tcp = std::move(sock);
+  absl::StatusOr<SslPtr> ssl = l.service->tls->NewSsl(c->tcp.get());
+  Conn& ref = *c;
+  conns_.emplace(c->id, std::move(c));
+  if (!ssl.ok()) {
+    Finish(ref, "handshake-failed", ssl.status().message(), true);
+    return;
+  }
+  ref.ssl = std::move(*ssl);
+  ++in_handshake_[ref.service->index];
+  ArmDeadline(ref, ref.accepted + absl::Milliseconds(ref.service->config->handshake_timeout_ms));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = Key(Kind::kTcp, ref.id);
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ref.tcp.get(), &ev) != 0) {
+    Finish(ref, "handshake-failed", strerror(errno), true);
+    return;
+  }
+  ref.tcp_events = EPOLLIN;
+  DriveHandshake(ref);  // the ClientHello is often already there
+}
+
+void Engine::DriveHandshake(Conn& c) {
+  ERR_clear_error();
+  int r = SSL_do_handshake(c.ssl.get());
+  if (r == 1) {
+    OnHandshakeDone(c);
+    return;
+  }
+  int err = SSL_get_error(c.ssl.get(), r);
+  if (err == SSL_ERROR_WANT_READ) {
+    SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), EPOLLIN);
+    return;
+  }
+  if (err == SSL_ERROR_WANT_WRITE) {
+    SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), EPOLLOUT);
+    return;
+  }
+  // OpenSSL has already sent the alert it chose (if it could). Record what
+  // we know (SNI may be set) for the log line.
+  if (const char* sni = SSL_get_servername(c.ssl.get(), TLSEXT_NAMETYPE_host_name)) {
+    c.info.sni = sni;
+  }
+  rt_.stats.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+  Finish(c, "handshake-failed", OpenSslFailure(err), true);
+}
+
+void Engine::OnHandshakeDone(Conn& c) {
+  SSL* ssl = c.ssl.get();
+  c.handshake_time = absl::Now() - c.accepted;
+  --in_handshake_[c.service->index];
+  deadlines_.erase({c.deadline, c.id});
+  c.deadline = absl::InfiniteFuture();
+  rt_.stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
+
+  ConnectionInfo& info = c.info;
+  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info.sni = sni;
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn != nullptr) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  info.tls_version = static_cast<uint16_t>(SSL_version(ssl));
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  info.cipher_suite = SSL_CIPHER_get_protocol_id(cipher);
+  info.cipher_name = SSL_CIPHER_get_name(cipher);
+  info.resumed = SSL_session_reused(ssl) == 1;
+  info.handshake_us = static_cast<uint32_t>(absl::ToInt64Microseconds(c.handshake_time));
+  FillPeerCertificate(ssl, info);
+
+  const ServiceConfig& svc = *c.service->config;
+  info.backend = RouteBackend(svc, info.sni, info.alpn);
+  c.backend = rt_.backends->Find(info.backend);
+  if (c.backend == nullptr) {
+    rt_.stats.refused_no_backend.fetch_add(1, std::memory_order_relaxed);
+    FailAfterHandshake(c, "no-backend", "no route or default backend matches");
+    return;
+  }
+
+  KtlsOptions options;
+  options.rx_expect_no_pad = svc.rx_expect_no_pad;
+  options.tx_zerocopy_ro = svc.tx_zerocopy_ro;
+  absl::StatusOr<KtlsOutcome> ktls = CompleteKtls(ssl, c.tcp.get(), /*is_server=*/true, options);
+  KtlsOutcome outcome;
+  if (ktls.ok()) {
+    outcome = *ktls;
+  } else {
+    outcome.reason = std::string(ktls.status().message());
+  }
+  info.tx_path = PathFor(outcome.tx);
+  info.rx_path = PathFor(outcome.rx);
+  info.path_reason = outcome.reason;
+  const bool in_kernel = outcome.tx != KtlsMode::kNone && outcome.rx != KtlsMode::kNone;
+  if (svc.offload == OffloadPolicy::kRequire &&
+      (outcome.tx != KtlsMode::kDevice || outcome.rx != KtlsMode::kDevice)) {
+    rt_.stats.refused_ktls_required.fetch_add(1, std::memory_order_relaxed);
+    FailAfterHandshake(c, "refused", "offload = require but the NIC did not take the session");
+    return;
+  }
+  if (in_kernel) {
+    c.handoff_fd = std::move(c.tcp);  // ssl still borrows it until handoff
+  } else if (svc.ktls == KtlsPolicy::kRequire) {
+    rt_.stats.refused_ktls_required.fetch_add(1, std::memory_order_relaxed);
+    FailAfterHandshake(c, "refused", absl::StrCat("ktls = require: ", outcome.reason));
+    return;
+  } else {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+      FailAfterHandshake(c, "relay-failed", strerror(errno));
+      return;
+    }
+    c.app = UniqueFd(pair[0]);
+    c.handoff_fd = UniqueFd(pair[1]);
+    // The worker's end blocks like a normal socket would.
+    int flags = fcntl(pair[1], F_GETFL);
+    fcntl(pair[1], F_SETFL, flags & ~O_NONBLOCK);
+  }
+  TryHandoff(c);
+}
+
+void Engine::TryHandoff(Conn& c) {
+  absl::Status sent = c.backend->Handoff(c.info, c.handoff_fd.get());
+  if (!sent.ok()) {
+    if (c.state != Conn::State::kQueued) {
+      if (!c.backend->TryReserveQueueSlot()) {
+        rt_.stats.refused_no_backend.fetch_add(1, std::memory_order_relaxed);
+        FailAfterHandshake(c, "no-backend", absl::StrCat(sent.message(), "; queue full"));
+        return;
+      }
+      c.holds_queue_slot = true;
+      c.state = Conn::State::kQueued;
+      queued_.push_back(c.id);
+      ArmDeadline(c, absl::Now() + absl::Milliseconds(c.backend->config().queue_timeout_ms));
+      SetInterest(c.tcp.valid() ? c.tcp.get() : c.handoff_fd.get(), Key(Kind::kTcp, c.id), 0);
+    }
+    return;
+  }
+  if (c.holds_queue_slot) {
+    c.backend->ReleaseQueueSlot();
+    c.holds_queue_slot = false;
+  }
+  deadlines_.erase({c.deadline, c.id});
+  c.deadline = absl::InfiniteFuture();
+  c.handoff_fd.Reset();  // the worker holds the connection now
+  if (c.app.valid()) {
+    rt_.stats.handoffs_relay.fetch_add(1, std::memory_order_relaxed);
+    LogConnOutcome({&c.info, "relay", c.info.path_reason, c.handshake_time, false});
+    c.state = Conn::State::kRelay;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u64 = Key(Kind::kApp, c.id);
+    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.app.get(), &ev);
+    c.app_events = ev.events;
+    PumpRelay(c);
+    return;
+  }
+  rt_.stats.handoffs_ktls.fetch_add(1, std::memory_order_relaxed);
+  Finish(c, "handed-off", "", false);
+}
+
+void Engine::RetryQueued() {
+  std::vector<uint64_t> pending;
+  pending.swap(queued_);
+  for (uint64_t id : pending) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second->state != Conn::State::kQueued) continue;
+    Conn& c = *it->second;
+    TryHandoff(c);
+    if (conns_.contains(id) && c.state == Conn::State::kQueued) queued_.push_back(id);
+  }
+}
+
+void Engine::FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string_view detail) {
+  // Tell the client with an alert rather than a bare reset. With kTLS TX the
+  // kernel encrypts it; in user space OpenSSL can only send close_notify.
+  const int fd = c.tcp.valid() ? c.tcp.get() : c.handoff_fd.get();
+  if (c.info.tx_path != DataPath::kRelay && c.info.tls_version != 0) {
+    const uint8_t alert[2] = {2, 80};  // fatal internal_error
+    (void)SendTlsRecord(fd, kRecordTypeAlert, alert);
+  } else if (c.ssl) {
+    SSL_shutdown(c.ssl.get());
+  }
+  Finish(c, outcome, detail, true);
+}
+
+void Engine::Finish(Conn& c, absl::string_view outcome, absl::string_view detail, bool failure) {
+  if (c.state == Conn::State::kHandshake && c.deadline != absl::InfiniteFuture()) {
+    --in_handshake_[c.service->index];
+  }
+  if (c.holds_queue_slot) c.backend->ReleaseQueueSlot();
+  if (c.state != Conn::State::kRelay) {
+    LogConnOutcome({&c.info, std::string(outcome), std::string(detail),
+                    absl::Now() - c.accepted, failure});
+  } else if (failure) {
+    LogConnOutcome({&c.info, std::string(outcome), std::string(detail),
+                    absl::Now() - c.accepted, true});
+  }
+  Destroy(c.id);
+}
+
+void Engine::Destroy(uint64_t id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  deadlines_.erase({c.deadline, c.id});
+  // Closing an fd removes it from the epoll set; nothing else refers to it.
+  conns_.erase(it);
+}
+
+void Engine::SetInterest(int fd, uint64_t key, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = key;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Engine::ArmDeadline(Conn& c, absl::Time deadline) {
+  deadlines_.erase({c.deadline, c.id});
+  c.deadline = deadline;
+  deadlines_.insert({deadline, c.id});
+}
+
+void Engine::ExpireDeadlines(absl::Time now) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    uint64_t id = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    Conn& c = *it->second;
+    if (c.state == Conn::State::kHandshake) {
+      rt_.stats.handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
+      // Mid-handshake there are no keys to send an alert under; just close.
+      Finish(c, "handshake-timeout",
+             absl::StrCat("no handshake within ", c.service->config->handshake_timeout_ms, " ms"),
+             true);
+    } else if (c.state == Conn::State::kQueued) {
+      rt_.stats.refused_no_backend.fetch_add(1, std::memory_order_relaxed);
+      FailAfterHandshake(c, "no-backend",
+                         absl::StrCat("no worker of backend '", c.info.backend, "' took it within ",
+                                      c.backend->config().queue_timeout_ms, " ms"));
+    }
+  }
+}
+
+void Engine::UpdateListenerInterest() {
+  // Pause accepting while any service is at its handshake bound: the kernel's
+  // backlog holds further clients instead of us taking work we cannot do.
+  bool full = false;
+  for (size_t i = 0; i < in_handshake_.size(); ++i) {
+    if (in_handshake_[i] >= handshake_limit_[i]) full = true;
+  }
+  if (full == listeners_paused_) return;
+  listeners_paused_ = full;
+  for (size_t i = 0; i < rt_.listeners.size(); ++i) {
+    const size_t s = rt_.listeners[i].service->index;
+    const bool pause = in_handshake_[s] >= handshake_limit_[s];
+    // EPOLLEXCLUSIVE registrations cannot be modified: remove and re-add.
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, rt_.listeners[i].fd.get(), nullptr);
+    if (!pause) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+      ev.data.u64 = Key(Kind::kListener, i);
+      epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, rt_.listeners[i].fd.get(), &ev);
+    }
+  }
+}
+
+void Engine::PumpRelay(Conn& c) {
+  SSL* ssl = c.ssl.get();
+  uint32_t tcp_want = 0, app_want = 0;
+  bool progress = true;
+  auto fail = [&](absl::string_view why) {
+    Finish(c, "relay-error", why, true);
+  };
+  while (progress) {
+    progress = false;
+    // TLS -> worker.
+    if (!c.tls_eof && c.to_app_off == c.to_app.size()) {
+      c.to_app.resize(kRelayChunk);
+      ERR_clear_error();
+      int n = SSL_read(ssl, c.to_app.data(), static_cast<int>(c.to_app.size()));
+      if (n > 0) {
+        c.to_app.resize(n);
+        c.to_app_off = 0;
+        rt_.stats.relay_bytes.fetch_add(n, std::memory_order_relaxed);
+        progress = true;
+      } else {
+        c.to_app.clear();
+        c.to_app_off = 0;
+        int err = SSL_get_error(ssl, n);
+        if (err == SSL_ERROR_WANT_READ) {
+          tcp_want |= EPOLLIN;
+        } else if (err == SSL_ERROR_WANT_WRITE) {
+          tcp_want |= EPOLLOUT;
+        } else if (err == SSL_ERROR_ZERO_RETURN ||
+                   (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+          // close_notify, or a TCP FIN without it (truncation): either way
+          // the worker sees end-of-stream.
+          c.tls_eof = true;
+          ERR_clear_error();
+          progress = true;
+        } else {
+          return fail(OpenSslFailure(err));
+        }
+      }
+    }
+    if (c.to_app_off < c.to_app.size()) {
+      ssize_t n = write(c.app.get(), c.to_app.data() + c.to_app_off, c.to_app.size() - c.to_app_off);
+      if (n > 0) {
+        c.to_app_off += n;
+        progress = true;
+      } else if (n < 0 && errno == EAGAIN) {
+        app_want |= EPOLLOUT;
+      } else {
+        return Finish(c, "closed", "worker closed its end", false);
+      }
+    }
+    if (c.tls_eof && c.to_app_off == c.to_app.size() && !c.app_write_shut) {
+      shutdown(c.app.get(), SHUT_WR);
+      c.app_write_shut = true;
+    }
+    // Worker -> TLS.
+    if (!c.app_eof && c.to_tls_off == c.to_tls.size()) {
+      c.to_tls.resize(kRelayChunk);
+      ssize_t n = read(c.app.get(), c.to_tls.data(), c.to_tls.size());
+      if (n > 0) {
+        c.to_tls.resize(n);
+        c.to_tls_off = 0;
+        progress = true;
+      } else {
+        c.to_tls.clear();
+        c.to_tls_off = 0;
+        if (n == 0) {
+          c.app_eof = true;
+          progress = true;
+        } else if (errno == EAGAIN) {
+          app_want |= EPOLLIN;
+        } else {
+          c.app_eof = true;  // ECONNRESET from the worker: treat as its close
+          progress = true;
+        }
+      }
+    }
+    if (c.to_tls_off < c.to_tls.size()) {
+      ERR_clear_error();
+      int n = SSL_write(ssl, c.to_tls.data() + c.to_tls_off,
+                        static_cast<int>(c.to_tls.size() - c.to_tls_off));
+      if (n > 0) {
+        c.to_tls_off += n;
+        rt_.stats.relay_bytes.fetch_add(n, std::memory_order_relaxed);
+        progress = true;
+      } else {
+        int err = SSL_get_error(ssl, n);
+        if (err == SSL_ERROR_WANT_WRITE) {
+          tcp_want |= EPOLLOUT;
+        } else if (err == SSL_ERROR_WANT_READ) {
+          tcp_want |= EPOLLIN;
+        } else {
+          return fail(OpenSslFailure(err));
+        }
+      }
+    }
+    if (c.app_eof && c.to_tls_off == c.to_tls.size() && !c.tls_write_shut) {
+      // The worker finished writing: send close_notify, then FIN.
+      ERR_clear_error();
+      SSL_shutdown(ssl);
+      shutdown(c.tcp.get(), SHUT_WR);
+      c.tls_write_shut = true;
+    }
+  }
+  if (c.tls_write_shut && c.app_write_shut) {
+    return Finish(c, "closed", "", false);
+  }
+  if (tcp_want != c.tcp_events) {
+    SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), tcp_want);
+    c.tcp_events = tcp_want;
+  }
+  if (app_want != c.app_events) {
+    SetInterest(c.app.get(), Key(Kind::kApp, c.id), app_want);
+    c.app_events = app_want;
+  }
+}
+
+}  // namespace tlsd

@@ -1,0 +1,77 @@
+#ifndef TLSD_TLSD_HANDSHAKER_ENGINE_H_
+#define TLSD_TLSD_HANDSHAKER_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/base/unique_fd.h"
+#include "tlsd/handshaker/runtime.h"
+
+namespace tlsd {
+
+struct Conn;
+
+// Engine is one handshake thread: an epoll loop that accepts from every
+// listener, drives non-blocking OpenSSL handshakes under a deadline, installs
+// kTLS, hands the socket to a backend (queueing briefly when none can take
+// it), and relays in user space for connections the kernel could not take.
+class Engine {
+ public:
+  Engine(Runtime& rt, unsigned index);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Init creates the epoll set and registers the listeners.
+  absl::Status Init();
+  // AddExternal registers another fd in this loop (the control service on
+  // thread 0); `on_ready` runs when it is readable.
+  absl::Status AddExternal(int fd, std::function<void()> on_ready);
+  // Run loops until `stop` is set, then closes every connection it holds.
+  void Run(const std::atomic<bool>& stop);
+
+ private:
+  enum class Kind : uint8_t { kListener = 1, kTcp = 2, kApp = 3, kExternal = 4 };
+  static uint64_t Key(Kind kind, uint64_t value) {
+    return (static_cast<uint64_t>(kind) << 56) | value;
+  }
+
+  void OnListener(size_t index);
+  void StartConnection(size_t listener_index, UniqueFd sock);
+  void DriveHandshake(Conn& c);
+  void OnHandshakeDone(Conn& c);
+  void TryHandoff(Conn& c);
+  void PumpRelay(Conn& c);
+  void Finish(Conn& c, absl::string_view outcome, absl::string_view detail, bool failure);
+  void FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string_view detail);
+  void SetInterest(int fd, uint64_t key, uint32_t events);
+  void ArmDeadline(Conn& c, absl::Time deadline);
+  void ExpireDeadlines(absl::Time now);
+  void RetryQueued();
+  void UpdateListenerInterest();
+  void Destroy(uint64_t id);
+
+  Runtime& rt_;
+  const unsigned index_;
+  UniqueFd epoll_;
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Conn>> conns_;
+  std::set<std::pair<absl::Time, uint64_t>> deadlines_;
+  std::vector<uint64_t> queued_;         // waiting for a worker, oldest first
+  std::vector<size_t> in_handshake_;     // per service index
+  std::vector<size_t> handshake_limit_;  // per service index, this thread's share
+  bool listeners_paused_ = false;
+  std::vector<std::function<void()>> externals_;
+};
+
+}  // namespace tlsd
+
+#endif  // TLSD_TLSD_HANDSHAKER_ENGINE_H_

@@ -1,0 +1,59 @@
+#ifndef TLSD_TLSD_HANDSHAKER_RUNTIME_H_
+#define TLSD_TLSD_HANDSHAKER_RUNTIME_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/base/unique_fd.h"
+#include "tlsd/config/config.h"
+#include "tlsd/handshaker/service_tls.h"
+#include "tlsd/supervisor/backends.h"
+
+namespace tlsd {
+
+// Counters for status and tests; relaxed atomics, read by tlsctl later.
+struct Stats {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> handshakes_ok{0};
+  std::atomic<uint64_t> handshakes_failed{0};
+  std::atomic<uint64_t> handshake_timeouts{0};
+  std::atomic<uint64_t> handoffs_ktls{0};
+  std::atomic<uint64_t> handoffs_relay{0};
+  std::atomic<uint64_t> refused_ktls_required{0};
+  std::atomic<uint64_t> refused_no_backend{0};
+  std::atomic<uint64_t> relay_bytes{0};
+};
+
+// A service as the engine sees it: its config and its TLS contexts.
+struct ServiceRuntime {
+  size_t index;  // position in Runtime::services
+  const ServiceConfig* config;
+  std::unique_ptr<ServiceTls> tls;
+};
+
+// One listening TCP socket, shared by every handshake thread (each has it in
+// its own epoll with EPOLLEXCLUSIVE, so one wake-up per connection).
+struct Listener {
+  UniqueFd fd;
+  const ServiceRuntime* service;
+  std::string description;  // "127.0.0.1:8443" or "systemd:web"
+};
+
+// Runtime is everything the handshake threads share. Built once at start-up;
+// immutable afterwards except for the thread-safe members (stats, backends).
+struct Runtime {
+  Config config;
+  std::vector<std::unique_ptr<ServiceRuntime>> services;
+  std::vector<Listener> listeners;
+  std::unique_ptr<Backends> backends;
+  Stats stats;
+  std::atomic<uint64_t> next_connection_id{1};
+  unsigned num_threads = 1;
+};
+
+}  // namespace tlsd
+
+#endif  // TLSD_TLSD_HANDSHAKER_RUNTIME_H_

@@ -1,0 +1,130 @@
+#include "tlsd/supervisor/control_service.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
+#include "common/base/logging.h"
+#include "common/ipc/seqpacket.h"
+#include "common/wire/messages.h"
+
+namespace tlsd {
+
+absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(UniqueFd listener,
+                                                                       Backends& backends) {
+  UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll.valid()) return ErrnoToStatus(errno, "epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;  // id 0 is the listener
+  if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) != 0) {
+    return ErrnoToStatus(errno, "epoll add control socket");
+  }
+  return std::unique_ptr<ControlService>(
+      new ControlService(std::move(listener), std::move(epoll), backends));
+}
+
+void ControlService::OnReady() {
+  epoll_event events[32];
+  int n = epoll_wait(epoll_.get(), events, 32, 0);
+  for (int i = 0; i < n; ++i) {
+    if (events[i].data.u64 == 0) {
+      Accept();
+    } else {
+      OnPeer(events[i].data.u64);
+    }
+  }
+}
+
+void ControlService::Accept() {
+  for (;;) {
+    UniqueFd sock(accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!sock.valid()) {
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+        TLSD_LOG(Warning) << "control socket accept: " << strerror(errno);
+      }
+      return;
+    }
+    absl::StatusOr<struct ucred> cred = PeerCredentials(sock.get());
+    if (!cred.ok()) continue;  // closes the peer
+    const uint64_t id = next_id_++;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = id;
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, sock.get(), &ev) != 0) continue;
+    auto link = std::make_shared<WorkerLink>();
+    link->sock = std::move(sock);
+    link->cred = *cred;
+    peers_.emplace(id, Peer{std::move(link), nullptr});
+  }
+}
+
+void ControlService::OnPeer(uint64_t id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  Peer& peer = it->second;
+  absl::StatusOr<Frame> frame = RecvFrame(peer.link->sock.get(), MSG_DONTWAIT);
+  if (!frame.ok()) {
+    if (IsErrno(frame.status(), EAGAIN)) return;
+    if (!IsErrno(frame.status(), ECONNRESET)) {
+      TLSD_LOG(Warning) << "control peer pid " << peer.link->cred.pid << ": "
+                        << frame.status().message();
+    }
+    return Close(id);
+  }
+  if (peer.subscribed != nullptr) {
+    return Refuse(id, EPROTO,
+                  absl::StrCat("unexpected ", MsgTypeName(frame->header.type),
+                               " from a subscribed worker"));
+  }
+  if (frame->header.type != MsgType::kHello || frame->fd.valid()) {
+    return Refuse(id, EPROTO, "expected HELLO without an fd");
+  }
+  absl::StatusOr<Hello> hello = Hello::Decode(frame->payload);
+  if (!hello.ok()) return Refuse(id, EINVAL, std::string(hello.status().message()));
+  Backend* backend = backends_.Find(hello->backend);
+  if (backend == nullptr) {
+    return Refuse(id, ENOENT, absl::StrCat("no backend named '", hello->backend, "'"));
+  }
+  if (backend->config().mode != BackendMode::kPull) {
+    return Refuse(id, EINVAL,
+                  absl::StrCat("backend '", hello->backend,
+                               "' is a push backend: tlsd connects to it"));
+  }
+  const struct ucred& cred = peer.link->cred;
+  if (!backend->Allowed(cred)) {
+    TLSD_LOG(Warning) << "refused subscriber pid " << cred.pid << " uid " << cred.uid << " gid "
+                      << cred.gid << " for backend '" << hello->backend << "'";
+    return Refuse(id, EACCES,
+                  absl::StrCat("uid ", cred.uid, " gid ", cred.gid,
+                               " may not serve backend '", hello->backend, "'"));
+  }
+  absl::Status ok = SendFrame(peer.link->sock.get(), MsgType::kHelloOk, frame->header.request_id,
+                              {}, -1, MSG_DONTWAIT);
+  if (!ok.ok()) return Close(id);
+  peer.subscribed = backend;
+  backend->AddSubscriber(peer.link);
+  TLSD_LOG(Info) << "worker pid " << cred.pid << " uid " << cred.uid << " subscribed to backend '"
+                 << hello->backend << "'";
+}
+
+void ControlService::Refuse(uint64_t id, int code, const std::string& why) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  ErrorMsg err{static_cast<uint32_t>(code), why};
+  (void)SendFrame(it->second.link->sock.get(), MsgType::kError, 0, err.Encode(), -1, MSG_DONTWAIT);
+  Close(id);
+}
+
+void ControlService::Close(uint64_t id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  if (it->second.subscribed != nullptr) {
+    it->second.subscribed->RemoveSubscriber(it->second.link.get());
+  }
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.link->sock.get(), nullptr);
+  peers_.erase(it);  // the last shared_ptr may be in a handoff; it closes then
+}
+
+}  // namespace tlsd

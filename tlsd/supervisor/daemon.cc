@@ -1,0 +1,168 @@
+#include "tlsd/supervisor/daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/exit_codes.h"
+#include "common/base/logging.h"
+#include "common/ipc/seqpacket.h"
+#include "tlsd/handshaker/engine.h"
+#include "tlsd/supervisor/control_service.h"
+#include "tlsd/supervisor/listeners.h"
+#include "tlsd/tls/ktls.h"
+
+namespace tlsd {
+namespace {
+
+// The systemd socket name tlsd.socket gives the control socket.
+constexpr char kControlFdName[] = "control";
+
+absl::Status MakeParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return absl::OkStatus();
+  const std::string dir = path.substr(0, slash);
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status BuildServices(Runtime& rt) {
+  rt.services.clear();
+  for (const ServiceConfig& svc : rt.config.services) {
+    auto runtime = std::make_unique<ServiceRuntime>();
+    runtime->index = rt.services.size();
+    runtime->config = &svc;
+    absl::StatusOr<std::unique_ptr<ServiceTls>> tls = ServiceTls::Create(svc);
+    if (!tls.ok()) return tls.status();
+    runtime->tls = std::move(*tls);
+    rt.services.push_back(std::move(runtime));
+  }
+  return absl::OkStatus();
+}
+
+int RunDaemon(Config config, unsigned threads_override) {
+  // Writes to a socket whose peer left must fail with EPIPE, not kill us
+  // (OpenSSL writes with write(2), which has no MSG_NOSIGNAL).
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  // Blocked before any thread starts, so only sigwait below receives them.
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto rt = std::make_unique<Runtime>();
+  rt->config = std::move(config);
+  const GlobalConfig& global = rt->config.global;
+  rt->num_threads = threads_override != 0 ? threads_override
+                    : global.threads != 0 ? global.threads
+                                          : std::max(1u, std::thread::hardware_concurrency());
+  if (absl::Status s = BuildServices(*rt); !s.ok()) {
+    TLSD_LOG(Error) << s.message();
+    return kExitConfig;
+  }
+  rt->backends = std::make_unique<Backends>(rt->config);
+
+  absl::StatusOr<SystemdSockets> activated = SystemdSockets::Take();
+  if (!activated.ok()) {
+    TLSD_LOG(Error) << activated.status().message();
+    return kExitOsErr;
+  }
+  for (const auto& svc : rt->services) {
+    const ServiceConfig& c = *svc->config;
+    if (!c.systemd_socket.empty()) {
+      absl::StatusOr<UniqueFd> fd = activated->TakeTcpListener(c.systemd_socket);
+      if (!fd.ok()) {
+        TLSD_LOG(Error) << "service '" << c.name << "': " << fd.status().message();
+        return kExitOsErr;
+      }
+      rt->listeners.push_back({std::move(*fd), svc.get(), absl::StrCat("systemd:", c.systemd_socket)});
+    }
+    for (const ListenAddress& addr : c.listen) {
+      absl::StatusOr<UniqueFd> fd = ListenTcp(addr);
+      if (!fd.ok()) {
+        TLSD_LOG(Error) << "service '" << c.name << "': " << fd.status().message();
+        return kExitOsErr;
+      }
+      rt->listeners.push_back({std::move(*fd), svc.get(), addr.text});
+    }
+  }
+
+  absl::StatusOr<UniqueFd> control = activated->TakeUnixListener(kControlFdName);
+  if (!control.ok() && absl::IsNotFound(control.status())) {
+    if (absl::Status s = MakeParentDir(global.control_socket); !s.ok()) {
+      TLSD_LOG(Error) << s.message();
+      return kExitOsErr;
+    }
+    // World-connectable on purpose: who may do what is decided per request
+    // from SO_PEERCRED, and a refused peer is told why.
+    control = ListenSeqpacket(global.control_socket, 0666);
+  }
+  if (!control.ok()) {
+    TLSD_LOG(Error) << "control socket: " << control.status().message();
+    return kExitOsErr;
+  }
+  absl::StatusOr<std::unique_ptr<ControlService>> control_service =
+      ControlService::Create(std::move(*control), *rt->backends);
+  if (!control_service.ok()) {
+    TLSD_LOG(Error) << control_service.status().message();
+    return kExitOsErr;
+  }
+
+  if (!KernelHasTlsUlp()) {
+    TLSD_LOG(Notice) << "kernel has no TLS ULP (CONFIG_TLS): services with ktls = prefer relay "
+                        "in user space; services with ktls = require refuse connections";
+  }
+
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (unsigned i = 0; i < rt->num_threads; ++i) {
+    auto engine = std::make_unique<Engine>(*rt, i);
+    if (absl::Status s = engine->Init(); !s.ok()) {
+      TLSD_LOG(Error) << s.message();
+      return kExitOsErr;
+    }
+    engines.push_back(std::move(engine));
+  }
+  ControlService* cs = control_service->get();
+  if (absl::Status s = engines[0]->AddExternal(cs->fd(), [cs] { cs->OnReady(); }); !s.ok()) {
+    TLSD_LOG(Error) << s.message();
+    return kExitOsErr;
+  }
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (auto& engine : engines) {
+    threads.emplace_back([&engine, &stop] { engine->Run(stop); });
+  }
+  std::string listening;
+  for (const Listener& l : rt->listeners) {
+    absl::StrAppend(&listening, listening.empty() ? "" : " ", l.description);
+  }
+  TLSD_LOG(Notice) << "tlsd ready: " << rt->services.size() << " service(s), "
+                   << rt->num_threads << " handshake thread(s), listening on " << listening
+                   << ", control socket " << global.control_socket;
+  sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s", rt->services.size(),
+             listening.c_str());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  TLSD_LOG(Notice) << "signal " << sig << ": stopping";
+  sd_notify(0, "STOPPING=1");
+  stop = true;
+  for (auto& t : threads) t.join();
+  return kExitOk;
+}
+
+}  // namespace tlsd
