@@ -95,10 +95,10 @@ absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
 // escapes for anything unprintable, cut at kMaxQuotedLen.
 std::string Quote(absl::string_view s) {
   if (s.size() > kMaxQuotedLen) {
-    return absl::StrCat("'", absl::CHexEscape(s.substr(0, kMaxQuotedLen)),
+    return absl::StrCat("'", absl::CEscape(s.substr(0, kMaxQuotedLen)),
                         "...'");
   }
-  return absl::StrCat("'", absl::CHexEscape(s), "'");
+  return absl::StrCat("'", absl::CEscape(s), "'");
 }
 
 // Describe names a TOML value's type and shows the value, for "got ..." in
