@@ -123,6 +123,8 @@ mv "$sources.new" "$sources"
 # Everything apt reads or writes is private to this cache: sources, lists,
 # package cache, state, preferences (the machine may pin kernel packages),
 # and the dpkg status (so the host's installed packages don't matter).
+# /etc/apt/apt.conf.d is still read on purpose: it may hold the proxy or
+# mirror settings that make the registry reachable at all.
 apt_opts=(
   -o "Dir::Etc::SourceList=$sources"
   -o "Dir::Etc::SourceParts=/dev/null"
@@ -132,6 +134,10 @@ apt_opts=(
   -o "Dir::State::Lists=$base/apt/lists"
   -o "Dir::State::status=/dev/null"
   -o "Dir::Cache=$base/apt/cache"
+  # Docker-style images set these to "" (no binary cache), which makes every
+  # apt-cache call re-parse the whole index; our cache is private, so keep it.
+  -o "Dir::Cache::pkgcache=pkgcache.bin"
+  -o "Dir::Cache::srcpkgcache=srcpkgcache.bin"
   -o "Acquire::Languages=none"
   -o "APT::Get::List-Cleanup=true"
 )
