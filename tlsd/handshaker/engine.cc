@@ -18,10 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/logging.h"
-#include "common/ktls/record_io.h"
 #include "tlsd/handshaker/conn_log.h"
 #include "tlsd/handshaker/router.h"
 #include "tlsd/tls/ktls.h"
+#include "tlsd/tls/ktls_record_io.h"
 #include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
@@ -420,7 +420,7 @@ void Engine::FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string
   const int fd = c.tcp.valid() ? c.tcp.get() : c.handoff_fd.get();
   if (c.info.tx_path != DataPath::kRelay && c.info.tls_version != 0) {
     const uint8_t alert[2] = {2, 80};  // fatal internal_error
-    (void)SendTlsRecord(fd, kRecordTypeAlert, alert);
+    (void)SendTlsRecord(fd, kTlsRecordAlert, alert);
   } else if (c.ssl) {
     SSL_shutdown(c.ssl.get());
   }

@@ -179,7 +179,7 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
     SSL_CTX_set_alpn_select_cb(ctx.get(), &ServiceTls::OnAlpn, const_cast<ServiceTls*>(this));
   }
   SSL_CTX_set_client_hello_cb(ctx.get(), &ServiceTls::OnClientHello, const_cast<ServiceTls*>(this));
-  InstallSecretCapture(ctx.get());
+  if (absl::Status s = InstallSecretCapture(ctx.get()); !s.ok()) return s;
   return ctx;
 }
 
