@@ -7,6 +7,7 @@ function(tlsd_cc_test NAME)
   target_link_libraries(${NAME} PRIVATE ${T_DEPS} GTest::gtest_main GTest::gmock)
   gtest_discover_tests(${NAME}
     DISCOVERY_MODE PRE_TEST
+    TEST_PREFIX "${NAME}."
     PROPERTIES LABELS "${T_LABELS}"
     DISCOVERY_TIMEOUT 30)
 endfunction()

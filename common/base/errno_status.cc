@@ -67,6 +67,10 @@ absl::Status ErrnoToStatus(int errno_value, absl::string_view what) {
   return status;
 }
 
+bool HasErrno(const absl::Status& status) {
+  return status.GetPayload(kErrnoPayload).has_value();
+}
+
 int StatusToErrno(const absl::Status& status) {
   if (status.ok()) return 0;
   if (auto payload = status.GetPayload(kErrnoPayload)) {

@@ -14,6 +14,10 @@ absl::Status ErrnoToStatus(int errno_value, absl::string_view what);
 // -errno). The original errno is kept in the status payload when there is one.
 int StatusToErrno(const absl::Status& status);
 
+// HasErrno reports whether `status` was made by ErrnoToStatus (carries the
+// original errno), as opposed to mapping a generic code.
+bool HasErrno(const absl::Status& status);
+
 }  // namespace tlsd
 
 #endif  // TLSD_COMMON_BASE_ERRNO_STATUS_H_

@@ -88,6 +88,9 @@ absl::StatusOr<Frame> RecvFrame(int sock, int flags) {
       foreign_cmsg = true;
     }
   }
+  // SOCK_SEQPACKET reports end-of-stream as a 0-byte read. A peer that sends
+  // an empty datagram is indistinguishable from one that closed; both lose
+  // the connection, which is right for a frame that cannot be valid anyway.
   if (n == 0) return ErrnoToStatus(ECONNRESET, "receive frame: peer closed");
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
     return absl::InvalidArgumentError("receive frame: truncated frame or control data");
@@ -108,7 +111,9 @@ absl::StatusOr<Frame> RecvFrame(int sock, int flags) {
 }
 
 bool IsErrno(const absl::Status& status, int e) {
-  return !status.ok() && StatusToErrno(status) == e;
+  // Only statuses made from a real errno count: a decoding error that maps to
+  // EINVAL at the C boundary is not "the kernel said EINVAL".
+  return !status.ok() && HasErrno(status) && StatusToErrno(status) == e;
 }
 
 absl::StatusOr<struct ucred> PeerCredentials(int sock) {
@@ -125,17 +130,28 @@ absl::StatusOr<UniqueFd> ListenSeqpacket(absl::string_view path, mode_t mode) {
   if (!addr.ok()) return addr.status();
   UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return ErrnoToStatus(errno, "socket(AF_UNIX)");
-  // A socket file left by a previous run would make bind fail with EADDRINUSE.
+  // A socket file left by a previous run would make bind fail with EADDRINUSE;
+  // remove it, but never one that a live process still serves.
   struct stat st;
-  if (lstat(addr->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(addr->sun_path);
+  if (lstat(addr->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (ConnectSeqpacket(path, /*nonblock=*/true).ok()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("listen ", path, ": another process is serving this socket"));
+    }
+    unlink(addr->sun_path);
+  }
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     return ErrnoToStatus(errno, absl::StrCat("bind ", path));
   }
+  absl::Status status;
   if (chmod(addr->sun_path, mode) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("chmod ", path));
+    status = ErrnoToStatus(errno, absl::StrCat("chmod ", path));
+  } else if (listen(fd.get(), SOMAXCONN) != 0) {
+    status = ErrnoToStatus(errno, absl::StrCat("listen ", path));
   }
-  if (listen(fd.get(), SOMAXCONN) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("listen ", path));
+  if (!status.ok()) {
+    unlink(addr->sun_path);  // do not leave a file nobody listens on
+    return status;
   }
   return fd;
 }

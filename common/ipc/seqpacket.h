@@ -41,15 +41,17 @@ absl::Status SendFrame(int sock, MsgType type, uint32_t request_id,
 //                  an fd that is not SCM_RIGHTS, or a bad frame header
 absl::StatusOr<Frame> RecvFrame(int sock, int flags = 0);
 
-// IsErrno reports whether `status` was made by ErrnoToStatus(e, ...).
+// IsErrno reports whether `status` was made by ErrnoToStatus(e, ...); a
+// status without an errno (e.g. a decoding error) never matches.
 bool IsErrno(const absl::Status& status, int e);
 
 // PeerCredentials returns the kernel's SO_PEERCRED for a connected AF_UNIX
 // socket: the only identity tlsd trusts for local peers.
 absl::StatusOr<struct ucred> PeerCredentials(int sock);
 
-// ListenSeqpacket binds a SOCK_SEQPACKET socket at `path` (replacing a stale
-// socket file), chmods it to `mode` and listens. Non-blocking, CLOEXEC.
+// ListenSeqpacket binds a SOCK_SEQPACKET socket at `path`, chmods it to
+// `mode` and listens. Non-blocking, CLOEXEC. A stale socket file is replaced;
+// one that a live process accepts on is kAlreadyExists.
 absl::StatusOr<UniqueFd> ListenSeqpacket(absl::string_view path, mode_t mode);
 
 // ConnectSeqpacket connects to `path`. CLOEXEC; blocking unless `nonblock`.

@@ -14,6 +14,7 @@ namespace {
 constexpr size_t kMaxErrorMessageLen = 1024;
 constexpr size_t kMaxSubjectLen = 1024;
 constexpr size_t kMaxSealedStateLen = 1024;
+constexpr size_t kMaxReasonLen = 1024;
 
 absl::Status Malformed(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": malformed"));
@@ -42,6 +43,24 @@ bool ReadBool(ByteReader& r, bool* out) {
 }
 
 bool IsKnownDataPath(uint8_t p) { return p >= 1 && p <= 3; }
+
+// Text that ends up in log lines must not be able to forge one: printable
+// ASCII only (SNI host names and OpenSSL cipher names are).
+bool IsPrintable(absl::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+// One encoding per address: bytes past the family's length must be zero.
+bool IsCanonicalAddress(const WireAddress& a) {
+  size_t used = a.family == 4 ? 4 : a.family == 6 ? 16 : 0;
+  for (size_t i = used; i < a.addr.size(); ++i) {
+    if (a.addr[i] != 0) return false;
+  }
+  return a.family != 0 || a.port == 0;
+}
 
 }  // namespace
 
@@ -72,6 +91,7 @@ absl::StatusOr<Hello> Hello::Decode(absl::Span<const uint8_t> in) {
 }
 
 std::vector<uint8_t> ErrorMsg::Encode() const {
+  TLSD_CHECK(code != 0 && code <= 4095);  // Decode accepts only errno values
   ByteWriter w;
   w.WriteU32(code);
   w.WriteU16Prefixed(message.size() > kMaxErrorMessageLen
@@ -125,6 +145,7 @@ std::string WireAddress::ToString() const {
 std::vector<uint8_t> ConnectionInfo::Encode() const {
   TLSD_CHECK(client_cert_subject.size() <= kMaxSubjectLen);
   TLSD_CHECK(sealed_state.size() <= kMaxSealedStateLen);
+  TLSD_CHECK(path_reason.size() <= kMaxReasonLen);
   ByteWriter w;
   w.WriteU64(connection_id);
   w.WriteU8Prefixed(service);
@@ -178,12 +199,28 @@ absl::StatusOr<ConnectionInfo> ConnectionInfo::Decode(absl::Span<const uint8_t> 
     if (a->family != 0 && a->family != 4 && a->family != 6) {
       return absl::InvalidArgumentError("CONNECTION: unknown address family");
     }
+    if (!IsCanonicalAddress(*a)) {
+      return absl::InvalidArgumentError("CONNECTION: non-canonical address");
+    }
   }
-  if (subject.size() > kMaxSubjectLen || sealed.size() > kMaxSealedStateLen) {
+  if (subject.size() > kMaxSubjectLen || sealed.size() > kMaxSealedStateLen ||
+      reason.size() > kMaxReasonLen) {
     return absl::InvalidArgumentError("CONNECTION: field too long");
   }
-  if (!c.has_client_cert && !subject.empty()) {
-    return absl::InvalidArgumentError("CONNECTION: client subject without client certificate");
+  if (!IsPrintable(sni) || !IsPrintable(alpn) || !IsPrintable(cipher_name) ||
+      !IsPrintable(reason)) {
+    return absl::InvalidArgumentError("CONNECTION: non-printable text field");
+  }
+  if (!c.has_client_cert) {
+    if (!subject.empty()) {
+      return absl::InvalidArgumentError("CONNECTION: client subject without client certificate");
+    }
+    for (uint8_t b : fingerprint) {
+      if (b != 0) {
+        return absl::InvalidArgumentError(
+            "CONNECTION: client fingerprint without client certificate");
+      }
+    }
   }
   c.service = std::string(service);
   c.backend = std::string(backend);

@@ -470,7 +470,7 @@ TEST(ConnectionInfoTest, AcceptsMaximalFields) {
   raw.tls_version = 0x0303;
   raw.tx = 3;
   raw.rx = 1;
-  raw.peer.family = 0;
+  raw.peer = RawAddress{0, {}, 0};  // unknown: canonical form is all zero
   raw.local.family = 6;
   raw.resumed = 1;
   std::vector<uint8_t> wire = raw.Encode();
@@ -677,6 +677,30 @@ const RejectCase kRejectCases[] = {
        });
      },
      "CONNECTION: client subject without client certificate"},
+    {"ConnFingerprintWithoutCert", Decoder::kConnection,
+     [] {
+       return Conn([](RawConnection& r) {
+         r.has_client_cert = 0;
+         r.subject = "";
+         r.sha256[0] = 1;
+       });
+     },
+     "CONNECTION: client fingerprint without client certificate"},
+    {"ConnV4WithTrailingAddressBytes", Decoder::kConnection,
+     [] { return Conn([](RawConnection& r) { r.peer.addr[15] = 1; }); },
+     "CONNECTION: non-canonical address"},
+    {"ConnUnknownFamilyWithPort", Decoder::kConnection,
+     [] { return Conn([](RawConnection& r) { r.local = RawAddress{0, {}, 80}; }); },
+     "CONNECTION: non-canonical address"},
+    {"ConnReason1025", Decoder::kConnection,
+     [] { return Conn([](RawConnection& r) { r.path_reason = std::string(1025, 'r'); }); },
+     "CONNECTION: field too long"},
+    {"ConnSniWithNewline", Decoder::kConnection,
+     [] { return Conn([](RawConnection& r) { r.sni = "a.example\nconn=1 forged"; }); },
+     "CONNECTION: non-printable text field"},
+    {"ConnAlpnWithNul", Decoder::kConnection,
+     [] { return Conn([](RawConnection& r) { r.alpn = std::string("h2\0", 3); }); },
+     "CONNECTION: non-printable text field"},
 };
 
 void PrintTo(const RejectCase& c, std::ostream* os) { *os << c.name; }

@@ -18,10 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/logging.h"
+#include "common/ktls/record_io.h"
 #include "tlsd/handshaker/conn_log.h"
 #include "tlsd/handshaker/router.h"
 #include "tlsd/tls/ktls.h"
-#include "tlsd/tls/ktls_record_io.h"
 #include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
@@ -333,7 +333,7 @@ void Engine::OnHandshakeDone(Conn& c) {
   }
   info.tx_path = PathFor(outcome.tx);
   info.rx_path = PathFor(outcome.rx);
-  info.path_reason = outcome.reason;
+  info.path_reason = outcome.reason.substr(0, 1024);  // CONNECTION's field limit
   const bool in_kernel = outcome.tx != KtlsMode::kNone && outcome.rx != KtlsMode::kNone;
   if (svc.offload == OffloadPolicy::kRequire &&
       (outcome.tx != KtlsMode::kDevice || outcome.rx != KtlsMode::kDevice)) {
@@ -419,8 +419,8 @@ void Engine::FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string
   // kernel encrypts it; in user space OpenSSL can only send close_notify.
   const int fd = c.tcp.valid() ? c.tcp.get() : c.handoff_fd.get();
   if (c.info.tx_path != DataPath::kRelay && c.info.tls_version != 0) {
-    const uint8_t alert[2] = {2, 80};  // fatal internal_error
-    (void)SendTlsRecord(fd, kTlsRecordAlert, alert);
+    const uint8_t alert[2] = {kAlertLevelFatal, kAlertInternalError};
+    (void)SendTlsRecord(fd, kRecordAlert, alert);
   } else if (c.ssl) {
     SSL_shutdown(c.ssl.get());
   }

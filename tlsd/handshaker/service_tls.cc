@@ -219,6 +219,17 @@ int ServiceTls::OnServerName(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<const ServiceTls*>(arg);
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (sni == nullptr) return SSL_TLSEXT_ERR_NOACK;  // no SNI: default certificate
+  // OpenSSL only rejects NUL bytes; a host name is LDH labels (RFC 5890).
+  // Anything else would travel to workers and into logs.
+  for (const char* p = sni; *p != '\0'; ++p) {
+    const char ch = *p;
+    const bool ldh = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_';
+    if (!ldh || p - sni >= 253) {
+      *alert = SSL_AD_ILLEGAL_PARAMETER;
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+  }
   SSL_CTX* ctx = self->ForName(sni);
   if (ctx == nullptr) {
     if (self->config_.unknown_sni == UnknownSniPolicy::kReject) {
