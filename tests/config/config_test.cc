@@ -148,8 +148,7 @@ TEST(ConfigTest, FullConfigParsesToExpectedValues) {
   EXPECT_EQ(web.certificates[0].cert_path, "/etc/tlsd/web-ecdsa.crt");
   EXPECT_EQ(web.certificates[0].key_path, "/etc/tlsd/web-ecdsa.key");
   // SNI is case-insensitive; names are stored lowercase.
-  EXPECT_THAT(web.certificates[0].server_names,
-              ElementsAre("example.com", "*.example.com"));
+  EXPECT_THAT(web.certificates[0].server_names, ElementsAre("example.com", "*.example.com"));
   EXPECT_EQ(web.certificates[0].line, 32);
   EXPECT_EQ(web.certificates[1].cert_path, "/etc/tlsd/web-rsa.crt");
   EXPECT_EQ(web.certificates[1].key_path, "/etc/tlsd/web-rsa.key");
@@ -253,27 +252,29 @@ constexpr absl::string_view kAllKeys[] = {
     // [global]
     "threads", "control_socket", "state_dir", "user", "log_level",
     // [[service]]
-    "name", "listen", "systemd_socket", "min_version", "max_version",
-    "tls12_ciphers", "tls13_ciphersuites", "alpn", "client_auth", "client_ca",
-    "session_tickets", "ticket_key_file", "ticket_rotate_seconds",
-    "session_cache", "handshake_timeout_ms", "max_handshakes", "ktls",
+    "name", "listen", "systemd_socket", "min_version", "max_version", "tls12_ciphers",
+    "tls13_ciphersuites", "alpn", "client_auth", "client_ca", "session_tickets", "ticket_key_file",
+    "ticket_rotate_seconds", "session_cache", "handshake_timeout_ms", "max_handshakes", "ktls",
     "offload", "rx_expect_no_pad", "tx_zerocopy_ro", "backend", "unknown_sni",
     // [[service.certificate]]
     "cert", "key", "server_names",
     // [[service.route]]
     "sni",
     // [[backend]]
-    "mode", "socket", "allow_uids", "allow_gids", "queue_limit",
-    "queue_timeout_ms"};
+    "mode", "socket", "allow_uids", "allow_gids", "queue_limit", "queue_timeout_ms"};
 
 std::string ReadWholeFile(const char* path) {
   std::string out;
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   EXPECT_GE(fd, 0) << path;
-  if (fd < 0) return out;
+  if (fd < 0) {
+    return out;
+  }
   char buf[4096];
   ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+    out.append(buf, n);
+  }
   close(fd);
   return out;
 }
@@ -311,12 +312,9 @@ struct BrokenCase {
 // on 2, listen on 3, backend on 4, its certificate on 5-7); PUSH_APP is four
 // lines defining backend 'app'.
 #define SVC_HEAD "[[service]]\nname = \"web\"\n"
-#define SVC_CERT \
-  "[[service.certificate]]\ncert = \"/c\"\nkey = \"/k\"\n"
-#define PUSH_APP \
-  "[[backend]]\nname = \"app\"\nmode = \"push\"\nsocket = \"/s\"\n"
-#define GOOD_SVC                                                        \
-  SVC_HEAD "listen = [\"127.0.0.1:443\"]\nbackend = \"app\"\n" SVC_CERT
+#define SVC_CERT "[[service.certificate]]\ncert = \"/c\"\nkey = \"/k\"\n"
+#define PUSH_APP "[[backend]]\nname = \"app\"\nmode = \"push\"\nsocket = \"/s\"\n"
+#define GOOD_SVC SVC_HEAD "listen = [\"127.0.0.1:443\"]\nbackend = \"app\"\n" SVC_CERT
 
 const BrokenCase kBroken[] = {
     {"TomlSyntaxError", "[[service]]\nname = \"web\nlisten = []\n",
@@ -327,24 +325,24 @@ const BrokenCase kBroken[] = {
      "string 'name'"},
     {"UnknownTopLevelKey", GOOD_SVC PUSH_APP "[servce]\n",
      "t.toml:12: unknown top-level key 'servce' (did you mean 'service'?)"},
-    {"UnknownServiceKeyWithSuggestion",
-     SVC_HEAD "listne = [\"127.0.0.1:443\"]\n",
+    {"GlobalKeyAboveEveryHeader", "threads = 4\n[global]\n",
+     "t.toml:1: unknown top-level key 'threads' (it belongs under a [global] header)"},
+    {"ServiceKeyAboveEveryHeader", "listen = [\"127.0.0.1:443\"]\n",
+     "t.toml:1: unknown top-level key 'listen' (it belongs under a [[service]] header)"},
+    {"UnknownServiceKeyWithSuggestion", SVC_HEAD "listne = [\"127.0.0.1:443\"]\n",
      "t.toml:3: unknown key 'listne' in [[service]] (did you mean 'listen'?)"},
-    {"UnknownCertificateKey",
-     GOOD_SVC "crt = \"/x\"\n" PUSH_APP,
+    {"UnknownCertificateKey", GOOD_SVC "crt = \"/x\"\n" PUSH_APP,
      "t.toml:8: unknown key 'crt' in [[service.certificate]] (did you mean "
      "'cert'?)"},
     {"UnknownGlobalKeyWithoutSuggestion", "[global]\ncolour = \"blue\"\n",
      "t.toml:2: unknown key 'colour' in [global]"},
-    {"UnknownBackendKey",
-     GOOD_SVC PUSH_APP "sockets = \"/t\"\n",
+    {"UnknownBackendKey", GOOD_SVC PUSH_APP "sockets = \"/t\"\n",
      "t.toml:12: unknown key 'sockets' in [[backend]] (did you mean "
      "'socket'?)"},
-    {"ServiceWithoutName",
-     "[[service]]\nlisten = [\"127.0.0.1:443\"]\n",
+    {"ServiceWithoutName", "[[service]]\nlisten = [\"127.0.0.1:443\"]\n",
      "t.toml:1: [[service]] is missing required key 'name'"},
-    {"DuplicateServiceName", GOOD_SVC PUSH_APP SVC_HEAD
-     "listen = [\"127.0.0.1:444\"]\nbackend = \"app\"\n" SVC_CERT,
+    {"DuplicateServiceName",
+     GOOD_SVC PUSH_APP SVC_HEAD "listen = [\"127.0.0.1:444\"]\nbackend = \"app\"\n" SVC_CERT,
      "t.toml:13: duplicate service name 'web' (first defined at line 2)"},
     {"DuplicateBackendName", GOOD_SVC PUSH_APP PUSH_APP,
      "t.toml:13: duplicate backend name 'app' (first defined at line 9)"},
@@ -356,8 +354,7 @@ const BrokenCase kBroken[] = {
     {"ListenPortZero", SVC_HEAD "listen = [\"127.0.0.1:0\"]\n",
      "t.toml:3: listen address '127.0.0.1:0': port must be from 1 to 65535, "
      "got '0'"},
-    {"ListenPortTooLarge",
-     SVC_HEAD "listen = [\n  \"127.0.0.1:443\",\n  \"[::]:65536\",\n]\n",
+    {"ListenPortTooLarge", SVC_HEAD "listen = [\n  \"127.0.0.1:443\",\n  \"[::]:65536\",\n]\n",
      "t.toml:5: listen address '[::]:65536': port must be from 1 to 65535, "
      "got '65536'"},
     {"ListenHostName", SVC_HEAD "listen = [\"localhost:443\"]\n",
@@ -367,26 +364,22 @@ const BrokenCase kBroken[] = {
      "t.toml:3: listen address '[127.0.0.1]:443': '127.0.0.1' in brackets is "
      "not an IPv6 address"},
     {"ListenDuplicateAcrossServices",
-     GOOD_SVC PUSH_APP
-     "[[service]]\nname = \"two\"\nlisten = [\"127.0.0.1:443\"]\n"
-     "backend = \"app\"\n" SVC_CERT,
+     GOOD_SVC PUSH_APP "[[service]]\nname = \"two\"\nlisten = [\"127.0.0.1:443\"]\n"
+                       "backend = \"app\"\n" SVC_CERT,
      "t.toml:14: listen address '127.0.0.1:443' is already used by service "
      "'web' (line 3)"},
     {"ListenOverlapsWildcard",
-     GOOD_SVC PUSH_APP
-     "[[service]]\nname = \"two\"\nlisten = [\"*:443\"]\n"
-     "backend = \"app\"\n" SVC_CERT,
+     GOOD_SVC PUSH_APP "[[service]]\nname = \"two\"\nlisten = [\"*:443\"]\n"
+                       "backend = \"app\"\n" SVC_CERT,
      "t.toml:14: listen address '*:443' overlaps '127.0.0.1:443' of service "
      "'web' (line 3)"},
     {"DuplicateSystemdSocket",
-     SVC_HEAD "systemd_socket = \"https\"\nbackend = \"app\"\n" SVC_CERT
-     PUSH_APP
-     "[[service]]\nname = \"two\"\nsystemd_socket = \"https\"\n"
-     "backend = \"app\"\n" SVC_CERT,
+     SVC_HEAD "systemd_socket = \"https\"\nbackend = \"app\"\n" SVC_CERT PUSH_APP
+              "[[service]]\nname = \"two\"\nsystemd_socket = \"https\"\n"
+              "backend = \"app\"\n" SVC_CERT,
      "t.toml:14: systemd_socket 'https' is already used by service 'web' "
      "(line 3)"},
-    {"InvalidSystemdSocketName",
-     SVC_HEAD "systemd_socket = \"a:b\"\n",
+    {"InvalidSystemdSocketName", SVC_HEAD "systemd_socket = \"a:b\"\n",
      "t.toml:3: systemd_socket 'a:b' is not a valid FileDescriptorName= (at "
      "most 255 printable ASCII characters, no ':')"},
     {"ServiceWithoutCertificate",
@@ -395,29 +388,29 @@ const BrokenCase kBroken[] = {
      "least one cert and key"},
     {"CertificateWithoutKey",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
-     "[[service.certificate]]\ncert = \"/c\"\n",
+              "[[service.certificate]]\ncert = \"/c\"\n",
      "t.toml:4: [[service.certificate]] is missing required key 'key'"},
     {"CertificateWithoutCert",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
-     "[[service.certificate]]\nkey = \"/k\"\n",
+              "[[service.certificate]]\nkey = \"/k\"\n",
      "t.toml:4: [[service.certificate]] is missing required key 'cert'"},
     {"CertificateTableNotArray",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
-     "[service.certificate]\ncert = \"/c\"\n",
+              "[service.certificate]\ncert = \"/c\"\n",
      "t.toml:4: certificate must be an array of tables "
      "([[service.certificate]]), got table"},
     {"RelativeCertPath",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
-     "[[service.certificate]]\ncert = \"certs/web.pem\"\n",
+              "[[service.certificate]]\ncert = \"certs/web.pem\"\n",
      "t.toml:5: cert must be an absolute path, got 'certs/web.pem'"},
     {"BadServerName",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
-     "[[service.certificate]]\nserver_names = [\"ok.example\", \"a..b\"]\n",
+              "[[service.certificate]]\nserver_names = [\"ok.example\", \"a..b\"]\n",
      "t.toml:5: server_names entry 'a..b' is not a DNS name or '*.' "
      "wildcard"},
     {"MinVersionAboveMax",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\nbackend = \"app\"\n"
-     "min_version = \"1.3\"\nmax_version = \"1.2\"\n" SVC_CERT,
+              "min_version = \"1.3\"\nmax_version = \"1.2\"\n" SVC_CERT,
      "t.toml:6: min_version '1.3' is greater than max_version '1.2'"},
     {"VersionOneOneRefused", SVC_HEAD "min_version = \"1.1\"\n",
      "t.toml:3: min_version '1.1' is not supported: tlsd supports only TLS "
@@ -436,66 +429,62 @@ const BrokenCase kBroken[] = {
      "info, debug"},
     {"ClientAuthWithoutCa",
      GOOD_SVC "[[service]]\nname = \"two\"\nclient_auth = \"require\"\n"
-     "listen = [\"127.0.0.1:444\"]\nbackend = \"app\"\n" SVC_CERT,
+              "listen = [\"127.0.0.1:444\"]\nbackend = \"app\"\n" SVC_CERT,
      "t.toml:10: client_auth 'require' needs client_ca, the CA bundle that "
      "verifies client certificates"},
     {"ClientCaWithoutClientAuth",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\nbackend = \"app\"\n"
-     "client_ca = \"/ca.pem\"\n" SVC_CERT,
+              "client_ca = \"/ca.pem\"\n" SVC_CERT,
      "t.toml:5: client_ca is set but client_auth is 'none': client "
      "certificates would never be requested"},
     {"TicketKeyFileWithoutTickets",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\nbackend = \"app\"\n"
-     "session_tickets = false\nticket_key_file = \"/t.key\"\n" SVC_CERT,
+              "session_tickets = false\nticket_key_file = \"/t.key\"\n" SVC_CERT,
      "t.toml:6: ticket_key_file is set but session_tickets is false"},
-    {"UndefinedBackend", GOOD_SVC "[[backend]]\nname = \"ap\"\nmode = \"push\"\n"
-     "socket = \"/s\"\n",
+    {"UndefinedBackend",
+     GOOD_SVC "[[backend]]\nname = \"ap\"\nmode = \"push\"\n"
+              "socket = \"/s\"\n",
      "t.toml:4: backend 'app' is not defined by any [[backend]] (did you mean "
      "'ap'?)"},
     {"UndefinedRouteBackend",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT
-     "[[service.route]]\nsni = \"a.example\"\nbackend = \"nope\"\n" PUSH_APP,
+              "[[service.route]]\nsni = \"a.example\"\nbackend = \"nope\"\n" PUSH_APP,
      "t.toml:9: route backend 'nope' is not defined by any [[backend]]"},
     {"RouteWithoutSniOrAlpn",
-     SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT
-     "[[service.route]]\nbackend = \"app\"\n",
+     SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT "[[service.route]]\nbackend = \"app\"\n",
      "t.toml:7: [[service.route]] needs sni, alpn or both: a route matching "
      "every connection is the service's backend key"},
     {"RouteWithoutBackend",
-     SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT
-     "[[service.route]]\nsni = \"a.example\"\n",
+     SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT "[[service.route]]\nsni = \"a.example\"\n",
      "t.toml:7: [[service.route]] is missing required key 'backend'"},
     {"RouteAlpnNotOffered",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\nalpn = [\"http/1.1\"]\n" SVC_CERT
-     "[[service.route]]\nalpn = \"h2\"\nbackend = \"app\"\n",
+              "[[service.route]]\nalpn = \"h2\"\nbackend = \"app\"\n",
      "t.toml:8: route alpn 'h2' is not in the service's alpn list, so the "
      "route could never match"},
     {"RouteShadowedByEarlierRoute",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT
-     "[[service.route]]\nsni = \"*.example.com\"\nbackend = \"app\"\n"
-     "[[service.route]]\nsni = \"api.example.com\"\nbackend = \"app\"\n",
+              "[[service.route]]\nsni = \"*.example.com\"\nbackend = \"app\"\n"
+              "[[service.route]]\nsni = \"api.example.com\"\nbackend = \"app\"\n",
      "t.toml:10: route (sni 'api.example.com', alpn any) can never match: "
      "the route at line 7 matches first"},
-    {"ServiceWithNowhereToGo",
-     SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT,
+    {"ServiceWithNowhereToGo", SVC_HEAD "listen = [\"127.0.0.1:443\"]\n" SVC_CERT,
      "t.toml:1: service 'web' has no backend and no [[service.route]]: its "
      "connections would have nowhere to go"},
     {"RejectUnknownSniWithoutServerNames",
      GOOD_SVC "[[service]]\nname = \"two\"\nlisten = [\"127.0.0.1:444\"]\n"
-     "backend = \"app\"\nunknown_sni = \"reject\"\n" SVC_CERT,
+              "backend = \"app\"\nunknown_sni = \"reject\"\n" SVC_CERT,
      "t.toml:12: unknown_sni 'reject' needs server_names on at least one "
      "certificate: otherwise every client sending SNI is refused"},
-    {"PushBackendWithoutSocket",
-     GOOD_SVC "[[backend]]\nname = \"app\"\nmode = \"push\"\n",
+    {"PushBackendWithoutSocket", GOOD_SVC "[[backend]]\nname = \"app\"\nmode = \"push\"\n",
      "t.toml:8: push backend 'app' needs socket, the path of its "
      "SOCK_SEQPACKET listening socket"},
     {"PullBackendWithSocket",
      GOOD_SVC "[[backend]]\nname = \"app\"\nmode = \"pull\"\n"
-     "socket = \"/s\"\nallow_uids = [0]\n",
+              "socket = \"/s\"\nallow_uids = [0]\n",
      "t.toml:11: pull backend 'app' must not have a socket: pull workers "
      "connect to tlsd"},
-    {"PullBackendOpenToEveryone",
-     GOOD_SVC "[[backend]]\nname = \"app\"\nmode = \"pull\"\n",
+    {"PullBackendOpenToEveryone", GOOD_SVC "[[backend]]\nname = \"app\"\nmode = \"pull\"\n",
      "t.toml:8: pull backend 'app' has no allow_uids or allow_gids: that "
      "would let any local user subscribe and receive its connections"},
     {"BackendWithoutMode", GOOD_SVC "[[backend]]\nname = \"app\"\n",
@@ -523,8 +512,7 @@ const BrokenCase kBroken[] = {
      "[[backend]]\nname = \"app\"\nmode = \"pull\"\nallow_uids = [\"99999\"]\n",
      "t.toml:4: allow_uids entry '99999': no such user (write numeric ids "
      "without quotes)"},
-    {"AllowUidsNegative",
-     "[[backend]]\nname = \"app\"\nmode = \"pull\"\nallow_uids = [-1]\n",
+    {"AllowUidsNegative", "[[backend]]\nname = \"app\"\nmode = \"pull\"\nallow_uids = [-1]\n",
      "t.toml:4: allow_uids entry -1 is not a valid user id (0 to 4294967294)"},
     {"HandshakeTimeoutZero", SVC_HEAD "handshake_timeout_ms = 0\n",
      "t.toml:3: handshake_timeout_ms must be between 1 and 300000, got 0"},
@@ -535,11 +523,9 @@ const BrokenCase kBroken[] = {
      "t.toml:3: handshake_timeout_ms must be an integer, got string '10s'"},
     {"MaxHandshakesZero", SVC_HEAD "max_handshakes = 0\n",
      "t.toml:3: max_handshakes must be at least 1, got 0"},
-    {"NegativeQueueLimit",
-     "[[backend]]\nname = \"app\"\nqueue_limit = -1\n",
+    {"NegativeQueueLimit", "[[backend]]\nname = \"app\"\nqueue_limit = -1\n",
      "t.toml:3: queue_limit must not be negative, got -1"},
-    {"QueueTimeoutAboveU32",
-     "[[backend]]\nname = \"app\"\nqueue_timeout_ms = 4294967296\n",
+    {"QueueTimeoutAboveU32", "[[backend]]\nname = \"app\"\nqueue_timeout_ms = 4294967296\n",
      "t.toml:3: queue_timeout_ms must be at most 4294967295, got 4294967296"},
     {"TicketRotateZero", SVC_HEAD "ticket_rotate_seconds = 0\n",
      "t.toml:3: ticket_rotate_seconds must be between 1 and 604800, got 0"},
@@ -556,8 +542,7 @@ const BrokenCase kBroken[] = {
      "t.toml:3: alpn entry 'h2' is listed twice"},
     {"AlpnEntryEmpty", SVC_HEAD "alpn = [\"\"]\n",
      "t.toml:3: alpn entry '' must be 1 to 255 bytes"},
-    {"EmptyString", SVC_HEAD "tls12_ciphers = \"\"\n",
-     "t.toml:3: tls12_ciphers must not be empty"},
+    {"EmptyString", SVC_HEAD "tls12_ciphers = \"\"\n", "t.toml:3: tls12_ciphers must not be empty"},
     {"NulInString", SVC_HEAD "backend = \"a\\u0000b\"\n",
      "t.toml:3: backend 'a\\000b' must not contain a NUL character"},
     {"BadNameCharacters", "[[service]]\nname = \"my web\"\n",
@@ -584,15 +569,13 @@ TEST_P(BrokenConfigTest, FailsWithExactMessage) {
   absl::StatusOr<Config> config = ParseConfig(c.toml, "t.toml");
   ASSERT_FALSE(config.ok()) << "parsed:\n" << c.toml;
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(std::string(config.status().message()), c.message)
-      << "config:\n" << c.toml;
+  EXPECT_EQ(std::string(config.status().message()), c.message) << "config:\n" << c.toml;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllMessages, BrokenConfigTest, ::testing::ValuesIn(kBroken),
-    [](const ::testing::TestParamInfo<BrokenCase>& info) {
-      return std::string(info.param.name);
-    });
+INSTANTIATE_TEST_SUITE_P(AllMessages, BrokenConfigTest, ::testing::ValuesIn(kBroken),
+                         [](const ::testing::TestParamInfo<BrokenCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST(BrokenConfigTableTest, MessagesArePairwiseDistinct) {
   std::set<std::string> seen;
@@ -621,33 +604,31 @@ TEST(ConfigOrderTest, ReportsFirstErrorInFileOrderAcrossTables) {
       "[[service]]\nname = \"web\"\nktls = \"maybe\"\n"
       "[[backend]]\nname = \"app\"\nmode = \"poll\"\n",
       "t.toml");
-  EXPECT_EQ(config.status().message(),
-            "t.toml:3: ktls 'maybe' is not one of: require, prefer");
+  EXPECT_EQ(config.status().message(), "t.toml:3: ktls 'maybe' is not one of: require, prefer");
 }
 
 TEST(ConfigOrderTest, ReportsFirstErrorInFileOrderWithinTable) {
   // "zzz" sorts after "ktls" but is written first.
-  absl::StatusOr<Config> config = ParseConfig(
-      "[[service]]\nname = \"web\"\nzzz = 1\nktls = \"maybe\"\n", "t.toml");
+  absl::StatusOr<Config> config =
+      ParseConfig("[[service]]\nname = \"web\"\nzzz = 1\nktls = \"maybe\"\n", "t.toml");
   EXPECT_EQ(config.status().message(), "t.toml:3: unknown key 'zzz' in [[service]]");
 }
 
 TEST(ConfigOrderTest, CrossChecksReportLowestLine) {
   // Both services reference undefined backends; the first one wins even
   // though the duplicate-name check runs first.
-  absl::StatusOr<Config> config = ParseConfig(
-      GOOD_SVC "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:444\"]\n"
-               "backend = \"app\"\n" SVC_CERT,
-      "t.toml");
-  EXPECT_EQ(config.status().message(),
-            "t.toml:4: backend 'app' is not defined by any [[backend]]");
+  absl::StatusOr<Config> config =
+      ParseConfig(GOOD_SVC
+                  "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:444\"]\n"
+                  "backend = \"app\"\n" SVC_CERT,
+                  "t.toml");
+  EXPECT_EQ(config.status().message(), "t.toml:4: backend 'app' is not defined by any [[backend]]");
 }
 
 TEST(ConfigListenTest, SameServiceDuplicateAndFamilyRules) {
   // Exact duplicates within one service are refused too.
-  EXPECT_EQ(ParseConfig(SVC_HEAD
-                        "listen = [\"[::1]:443\", \"[0:0::1]:443\"]\n"
-                        "backend = \"app\"\n" SVC_CERT PUSH_APP,
+  EXPECT_EQ(ParseConfig(SVC_HEAD "listen = [\"[::1]:443\", \"[0:0::1]:443\"]\n"
+                                 "backend = \"app\"\n" SVC_CERT PUSH_APP,
                         "t.toml")
                 .status()
                 .message(),
@@ -655,15 +636,13 @@ TEST(ConfigListenTest, SameServiceDuplicateAndFamilyRules) {
             "service 'web' (line 3)");
   // 0.0.0.0 and :: are separate families (the listener binds :: V6ONLY);
   // the same port on different specific addresses is fine.
-  EXPECT_TRUE(ParseConfig(SVC_HEAD
-                          "listen = [\"0.0.0.0:443\", \"[::]:443\", "
-                          "\"127.0.0.1:8443\", \"127.0.0.2:8443\"]\n"
-                          "backend = \"app\"\n" SVC_CERT PUSH_APP,
+  EXPECT_TRUE(ParseConfig(SVC_HEAD "listen = [\"0.0.0.0:443\", \"[::]:443\", "
+                                   "\"127.0.0.1:8443\", \"127.0.0.2:8443\"]\n"
+                                   "backend = \"app\"\n" SVC_CERT PUSH_APP,
                           "t.toml")
                   .ok());
-  EXPECT_EQ(ParseConfig(SVC_HEAD
-                        "listen = [\"127.0.0.1:443\", \"0.0.0.0:443\"]\n"
-                        "backend = \"app\"\n" SVC_CERT PUSH_APP,
+  EXPECT_EQ(ParseConfig(SVC_HEAD "listen = [\"127.0.0.1:443\", \"0.0.0.0:443\"]\n"
+                                 "backend = \"app\"\n" SVC_CERT PUSH_APP,
                         "t.toml")
                 .status()
                 .message(),
@@ -672,15 +651,15 @@ TEST(ConfigListenTest, SameServiceDuplicateAndFamilyRules) {
 }
 
 TEST(ConfigRouteTest, SpecificBeforeGeneralIsAllowed) {
-  absl::StatusOr<Config> config = ParseConfig(
-      SVC_HEAD "listen = [\"127.0.0.1:443\"]\nalpn = [\"h2\"]\n" SVC_CERT
-               "[[service.route]]\nsni = \"api.example.com\"\nalpn = \"h2\"\n"
-               "backend = \"app\"\n"
-               "[[service.route]]\nsni = \"*.example.com\"\nbackend = \"app\"\n"
-               "[[service.route]]\nalpn = \"h2\"\nbackend = \"app\"\n"
-               "[[service.route]]\nsni = \"a.b.example.com\"\n"
-               "backend = \"app\"\n" PUSH_APP,
-      "t.toml");
+  absl::StatusOr<Config> config =
+      ParseConfig(SVC_HEAD "listen = [\"127.0.0.1:443\"]\nalpn = [\"h2\"]\n" SVC_CERT
+                           "[[service.route]]\nsni = \"api.example.com\"\nalpn = \"h2\"\n"
+                           "backend = \"app\"\n"
+                           "[[service.route]]\nsni = \"*.example.com\"\nbackend = \"app\"\n"
+                           "[[service.route]]\nalpn = \"h2\"\nbackend = \"app\"\n"
+                           "[[service.route]]\nsni = \"a.b.example.com\"\n"
+                           "backend = \"app\"\n" PUSH_APP,
+                  "t.toml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->services[0].routes.size(), 4u);
   EXPECT_TRUE(config->services[0].backend.empty());
@@ -706,8 +685,7 @@ class TempFile {
     path_ = absl::StrCat(dir != nullptr ? dir : "/tmp", "/tlsd-config-XXXXXX");
     const int fd = mkstemp(path_.data());
     EXPECT_GE(fd, 0);
-    EXPECT_EQ(write(fd, contents.data(), contents.size()),
-              static_cast<ssize_t>(contents.size()));
+    EXPECT_EQ(write(fd, contents.data(), contents.size()), static_cast<ssize_t>(contents.size()));
     close(fd);
   }
   ~TempFile() { unlink(path_.c_str()); }
@@ -718,8 +696,7 @@ class TempFile {
 };
 
 TEST(LoadConfigFileTest, MissingFileIsNotFound) {
-  absl::StatusOr<Config> config =
-      LoadConfigFile("/nonexistent/tlsd-config-test.toml");
+  absl::StatusOr<Config> config = LoadConfigFile("/nonexistent/tlsd-config-test.toml");
   EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(config.status().message(),
             "/nonexistent/tlsd-config-test.toml: cannot read: No such file or "
@@ -739,8 +716,7 @@ TEST(LoadConfigFileTest, RefusesHugeFile) {
   absl::StatusOr<Config> config = LoadConfigFile(file.path());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(config.status().message(),
-            absl::StrCat(file.path(),
-                         ": config file is larger than 1048576 bytes"));
+            absl::StrCat(file.path(), ": config file is larger than 1048576 bytes"));
 }
 
 TEST(LoadConfigFileTest, DirectoryIsAnError) {

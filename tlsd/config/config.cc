@@ -5,8 +5,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -56,7 +54,7 @@ constexpr int64_t kMaxHandshakeTimeoutMs = 300000;
 // RFC 8446 4.6.1 caps a ticket's lifetime at 7 days; keys rotated less often
 // than that only keep old tickets decryptable for longer than any client may
 // use them.
-constexpr int64_t kMaxTicketRotateSeconds = 7 * 24 * 3600;
+constexpr int64_t kMaxTicketRotateSeconds = int64_t{7} * 24 * 3600;
 
 // One handshake thread per core is the design; more than 1024 is a typo
 // (and each thread costs a stack and an epoll instance).
@@ -95,8 +93,7 @@ absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
 // escapes for anything unprintable, cut at kMaxQuotedLen.
 std::string Quote(absl::string_view s) {
   if (s.size() > kMaxQuotedLen) {
-    return absl::StrCat("'", absl::CEscape(s.substr(0, kMaxQuotedLen)),
-                        "...'");
+    return absl::StrCat("'", absl::CEscape(s.substr(0, kMaxQuotedLen)), "...'");
   }
   return absl::StrCat("'", absl::CEscape(s), "'");
 }
@@ -139,13 +136,16 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
   const size_t n = a.size();
   const size_t m = b.size();
   std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (size_t i = 0; i <= n; ++i) {
+    d[i][0] = i;
+  }
+  for (size_t j = 0; j <= m; ++j) {
+    d[0][j] = j;
+  }
   for (size_t i = 1; i <= n; ++i) {
     for (size_t j = 1; j <= m; ++j) {
       const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
-                          d[i - 1][j - 1] + cost});
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
       if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
         d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
       }
@@ -156,8 +156,7 @@ size_t EditDistance(absl::string_view a, absl::string_view b) {
 
 // DidYouMean returns " (did you mean 'x'?)" for the closest candidate at
 // edit distance <= 2 (the first one on ties), or "".
-std::string DidYouMean(absl::string_view word,
-                       absl::Span<const std::string> candidates) {
+std::string DidYouMean(absl::string_view word, absl::Span<const std::string> candidates) {
   constexpr size_t kMaxSuggestDistance = 2;
   const std::string* best = nullptr;
   size_t best_distance = kMaxSuggestDistance + 1;
@@ -168,13 +167,17 @@ std::string DidYouMean(absl::string_view word,
       best_distance = distance;
     }
   }
-  if (best == nullptr) return "";
+  if (best == nullptr) {
+    return "";
+  }
   return absl::StrCat(" (did you mean ", Quote(*best), "?)");
 }
 
 // IsValidName: names of services and backends.
 bool IsValidName(absl::string_view name) {
-  if (name.empty() || name.size() > kMaxNameLen) return false;
+  if (name.empty() || name.size() > kMaxNameLen) {
+    return false;
+  }
   for (char c : name) {
     if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.') {
       return false;
@@ -186,26 +189,37 @@ bool IsValidName(absl::string_view name) {
 // IsValidDnsName accepts a host name as SNI carries it (RFC 6066 3: no
 // trailing dot) or a wildcard whose "*" is the whole leftmost label.
 bool IsValidDnsName(absl::string_view name) {
-  if (absl::StartsWith(name, "*.")) name.remove_prefix(2);
-  if (name.empty() || name.size() > 253) return false;
+  if (absl::StartsWith(name, "*.")) {
+    name.remove_prefix(2);
+  }
+  if (name.empty() || name.size() > 253) {
+    return false;
+  }
   for (absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty() || label.size() > 63 || label.front() == '-' ||
-        label.back() == '-') {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
       return false;
     }
     for (char c : label) {
-      if (!absl::ascii_isalnum(c) && c != '-') return false;
+      if (!absl::ascii_isalnum(c) && c != '-') {
+        return false;
+      }
     }
   }
   return true;
 }
 
-// WildcardCovers: does SNI pattern `a` (as in a route) match every name that
+// SniCovers: does SNI pattern `a` (as in a route) match every name that
 // pattern `b` matches? Empty means "any SNI".
 bool SniCovers(absl::string_view a, absl::string_view b) {
-  if (a.empty()) return true;
-  if (b.empty()) return false;
-  if (a == b) return true;
+  if (a.empty()) {
+    return true;
+  }
+  if (b.empty()) {
+    return false;
+  }
+  if (a == b) {
+    return true;
+  }
   if (absl::StartsWith(a, "*.") && !absl::StartsWith(b, "*.")) {
     const size_t dot = b.find('.');
     return dot != absl::string_view::npos && b.substr(dot) == a.substr(1);
@@ -230,9 +244,15 @@ struct ParsedListen {
 // everything on the same port.
 bool Overlaps(const ParsedListen& a, const ParsedListen& b) {
   using Family = ParsedListen::Family;
-  if (a.address.port != b.address.port) return false;
-  if (a.family == Family::kAny || b.family == Family::kAny) return true;
-  if (a.family != b.family) return false;
+  if (a.address.port != b.address.port) {
+    return false;
+  }
+  if (a.family == Family::kAny || b.family == Family::kAny) {
+    return true;
+  }
+  if (a.family != b.family) {
+    return false;
+  }
   return a.unspecified || b.unspecified || a.bytes == b.bytes;
 }
 
@@ -242,10 +262,8 @@ bool Overlaps(const ParsedListen& a, const ParsedListen& b) {
 // is no such entry, an error when NSS itself failed. May block on network
 // NSS modules; config loading happens once, before serving.
 enum class IdKind { kUser, kGroup };
-absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind,
-                                                 const std::string& name) {
-  const long hint = sysconf(kind == IdKind::kUser ? _SC_GETPW_R_SIZE_MAX
-                                                  : _SC_GETGR_R_SIZE_MAX);
+absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind, const std::string& name) {
+  const long hint = sysconf(kind == IdKind::kUser ? _SC_GETPW_R_SIZE_MAX : _SC_GETGR_R_SIZE_MAX);
   size_t buf_len = hint > 0 ? static_cast<size_t>(hint) : 16384;
   // Large groups need large buffers; 16 MiB of members is past any sane
   // group and stops an endless ERANGE loop.
@@ -260,19 +278,25 @@ absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind,
       struct passwd* result = nullptr;
       rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &result);
       found = result != nullptr;
-      if (found) id = result->pw_uid;
+      if (found) {
+        id = result->pw_uid;
+      }
     } else {
       struct group gr;
       struct group* result = nullptr;
       rc = getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &result);
       found = result != nullptr;
-      if (found) id = result->gr_gid;
+      if (found) {
+        id = result->gr_gid;
+      }
     }
     if (rc == ERANGE && buf_len < kMaxBufLen) {
       buf_len *= 2;
       continue;
     }
-    if (found) return id;
+    if (found) {
+      return id;
+    }
     // getpwnam_r(3): 0, ENOENT, ESRCH, EBADF or EPERM all may mean "not
     // found", depending on the NSS module.
     if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
@@ -284,14 +308,18 @@ absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind,
 
 // --- The parser. ------------------------------------------------------------
 
-// Entry is one key of a TOML table with where it was written.
+// Entry is one key of a TOML table, where it was written, and its value.
+// Errors about the value are reported at the key's line: that is where the
+// admin looks, and a multi-line array's elements carry their own lines.
 struct Entry {
   absl::string_view key;
   const toml::node* value;
-  int line;    // of the value (for arrays: the opening bracket)
+  int line;    // of the key (1-based)
   int column;  // of the key, to order keys written on one line
 };
 
+// LineOf is a node's 1-based line; parsed nodes always have one, the max()
+// only keeps a message from ever saying "line 0".
 int LineOf(const toml::node& node) {
   return std::max<int>(1, static_cast<int>(node.source().begin.line));
 }
@@ -302,18 +330,13 @@ int LineOf(const toml::node& node) {
 std::vector<Entry> EntriesInOrder(const toml::table& table) {
   std::vector<Entry> entries;
   for (auto&& [key, value] : table) {
-    entries.push_back(Entry{AbslView(key.str()), &value, LineOf(value),
+    entries.push_back(Entry{AbslView(key.str()), &value,
+                            std::max<int>(1, static_cast<int>(key.source().begin.line)),
                             static_cast<int>(key.source().begin.column)});
-    // A key's own line is what the user sees as "where the key is"; the
-    // value of a multi-line array starts on the same line anyway.
-    entries.back().line =
-        std::max<int>(1, static_cast<int>(key.source().begin.line));
   }
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const Entry& a, const Entry& b) {
-                     return std::tie(a.line, a.column) <
-                            std::tie(b.line, b.column);
-                   });
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
   return entries;
 }
 
@@ -323,7 +346,9 @@ std::vector<Entry> EntriesInOrder(const toml::table& table) {
 class FirstError {
  public:
   void Add(int line, absl::Status status) {
-    if (!status_.ok() && line >= line_) return;
+    if (!status_.ok() && line >= line_) {
+      return;
+    }
     line_ = line;
     status_ = std::move(status);
   }
@@ -363,8 +388,7 @@ class Parser {
   };
 
   absl::Status Error(int line, absl::string_view problem) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, ":", line, ": ", problem));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ":", line, ": ", problem));
   }
 
   // ForEachKey visits `table` in file order, calling the handler registered
@@ -377,53 +401,46 @@ class Parser {
   absl::StatusOr<std::string> ReadString(const Entry& e) const;
   absl::StatusOr<std::string> ReadNonEmptyString(const Entry& e) const;
   absl::StatusOr<bool> ReadBool(const Entry& e) const;
-  absl::StatusOr<int64_t> ReadInt(const Entry& e, int64_t min,
-                                  int64_t max) const;
-  absl::StatusOr<std::vector<std::pair<std::string, int>>> ReadStringArray(
-      const Entry& e) const;
+  absl::StatusOr<int64_t> ReadInt(const Entry& e, int64_t min, int64_t max) const;
+  absl::StatusOr<std::vector<std::pair<std::string, int>>> ReadStringArray(const Entry& e) const;
   absl::StatusOr<std::string> ReadAbsolutePath(const Entry& e) const;
   absl::StatusOr<std::string> ReadSocketPath(const Entry& e) const;
   absl::StatusOr<std::string> ReadName(const Entry& e) const;
   absl::StatusOr<uint16_t> ReadVersion(const Entry& e) const;
   template <typename T>
-  absl::StatusOr<T> ReadEnum(
-      const Entry& e,
-      std::initializer_list<std::pair<absl::string_view, T>> values) const;
-  absl::StatusOr<std::vector<const toml::table*>> ReadTableArray(
-      const Entry& e, absl::string_view header) const;
-  absl::StatusOr<std::vector<uint32_t>> ReadIds(const Entry& e,
-                                                IdKind kind) const;
-  absl::StatusOr<ParsedListen> ParseListen(absl::string_view text,
-                                           int line) const;
+  absl::StatusOr<T> ReadEnum(const Entry& e,
+                             std::initializer_list<std::pair<absl::string_view, T>> values) const;
+  absl::StatusOr<std::vector<const toml::table*>> ReadTableArray(const Entry& e,
+                                                                 absl::string_view header) const;
+  absl::StatusOr<std::vector<uint32_t>> ReadIds(const Entry& e, IdKind kind) const;
+  absl::StatusOr<ParsedListen> ParseListen(absl::string_view text, int line) const;
 
   absl::Status ParseGlobal(const Entry& e, GlobalConfig& out) const;
   absl::Status ParseService(const toml::table& table, ServiceConfig& out,
                             ServiceLines& lines) const;
-  absl::Status ParseCertificate(const toml::table& table,
-                                CertificateConfig& out) const;
-  absl::Status ParseRoute(const toml::table& table, RouteConfig& out,
-                          int& backend_line) const;
+  absl::Status ParseCertificate(const toml::table& table, CertificateConfig& out) const;
+  absl::Status ParseRoute(const toml::table& table, RouteConfig& out, int& backend_line) const;
   absl::Status ParseBackend(const toml::table& table, BackendConfig& out,
                             BackendLines& lines) const;
   absl::Status CheckRoutes(const ServiceConfig& service) const;
-  absl::Status CrossCheck(const Config& config,
-                          const std::vector<ServiceLines>& service_lines,
+  absl::Status CrossCheck(const Config& config, const std::vector<ServiceLines>& service_lines,
                           const std::vector<BackendLines>& backend_lines) const;
 
   std::string source_;
 };
 
-absl::Status Parser::ForEachKey(const toml::table& table,
-                                absl::string_view where,
+absl::Status Parser::ForEachKey(const toml::table& table, absl::string_view where,
                                 const std::vector<KeyHandler>& handlers) const {
   for (const Entry& e : EntriesInOrder(table)) {
     auto it = std::find_if(handlers.begin(), handlers.end(),
                            [&](const KeyHandler& h) { return h.key == e.key; });
     if (it == handlers.end()) {
       std::vector<std::string> known;
-      for (const KeyHandler& h : handlers) known.push_back(h.key);
-      return Error(e.line, absl::StrCat("unknown key ", Quote(e.key), " in ",
-                                        where, DidYouMean(e.key, known)));
+      for (const KeyHandler& h : handlers) {
+        known.push_back(h.key);
+      }
+      return Error(e.line, absl::StrCat("unknown key ", Quote(e.key), " in ", where,
+                                        DidYouMean(e.key, known)));
     }
     TLSD_RETURN_IF_ERROR(it->handler(e));
   }
@@ -433,14 +450,13 @@ absl::Status Parser::ForEachKey(const toml::table& table,
 absl::StatusOr<std::string> Parser::ReadString(const Entry& e) const {
   const auto* s = e.value->as_string();
   if (s == nullptr) {
-    return Error(e.line, absl::StrCat(e.key, " must be a string, got ",
-                                      Describe(*e.value)));
+    return Error(e.line, absl::StrCat(e.key, " must be a string, got ", Describe(*e.value)));
   }
   // TOML allows "\u0000"; every string here ends up in a C API that would
   // silently cut it there.
   if (s->get().find('\0') != std::string::npos) {
-    return Error(e.line, absl::StrCat(e.key, " ", Quote(s->get()),
-                                      " must not contain a NUL character"));
+    return Error(e.line,
+                 absl::StrCat(e.key, " ", Quote(s->get()), " must not contain a NUL character"));
   }
   return s->get();
 }
@@ -456,21 +472,20 @@ absl::StatusOr<std::string> Parser::ReadNonEmptyString(const Entry& e) const {
 absl::StatusOr<bool> Parser::ReadBool(const Entry& e) const {
   const auto* b = e.value->as_boolean();
   if (b == nullptr) {
-    return Error(e.line, absl::StrCat(e.key, " must be true or false, got ",
-                                      Describe(*e.value)));
+    return Error(e.line, absl::StrCat(e.key, " must be true or false, got ", Describe(*e.value)));
   }
   return b->get();
 }
 
-absl::StatusOr<int64_t> Parser::ReadInt(const Entry& e, int64_t min,
-                                        int64_t max) const {
+absl::StatusOr<int64_t> Parser::ReadInt(const Entry& e, int64_t min, int64_t max) const {
   const auto* i = e.value->as_integer();
   if (i == nullptr) {
-    return Error(e.line, absl::StrCat(e.key, " must be an integer, got ",
-                                      Describe(*e.value)));
+    return Error(e.line, absl::StrCat(e.key, " must be an integer, got ", Describe(*e.value)));
   }
   const int64_t v = i->get();
-  if (v >= min && v <= max) return v;
+  if (v >= min && v <= max) {
+    return v;
+  }
   constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
   std::string problem;
   if (min == 0 && v < 0) {
@@ -485,20 +500,19 @@ absl::StatusOr<int64_t> Parser::ReadInt(const Entry& e, int64_t min,
   return Error(e.line, absl::StrCat(e.key, " ", problem, ", got ", v));
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, int>>>
-Parser::ReadStringArray(const Entry& e) const {
+absl::StatusOr<std::vector<std::pair<std::string, int>>> Parser::ReadStringArray(
+    const Entry& e) const {
   const auto* a = e.value->as_array();
   if (a == nullptr) {
-    return Error(e.line, absl::StrCat(e.key, " must be an array of strings, got ",
-                                      Describe(*e.value)));
+    return Error(e.line,
+                 absl::StrCat(e.key, " must be an array of strings, got ", Describe(*e.value)));
   }
   std::vector<std::pair<std::string, int>> out;
   for (const toml::node& element : *a) {
     const Entry item{e.key, &element, LineOf(element), 0};
     if (!element.is_string()) {
       return Error(item.line,
-                   absl::StrCat(e.key, " entries must be strings, got ",
-                                Describe(element)));
+                   absl::StrCat(e.key, " entries must be strings, got ", Describe(element)));
     }
     TLSD_ASSIGN_OR_RETURN(std::string s, ReadString(item));
     out.emplace_back(std::move(s), item.line);
@@ -511,8 +525,7 @@ absl::StatusOr<std::string> Parser::ReadAbsolutePath(const Entry& e) const {
   // Relative paths would depend on the daemon's working directory, which
   // systemd sets to "/" and a shell to wherever the admin happened to be.
   if (!absl::StartsWith(path, "/")) {
-    return Error(e.line, absl::StrCat(e.key, " must be an absolute path, got ",
-                                      Quote(path)));
+    return Error(e.line, absl::StrCat(e.key, " must be an absolute path, got ", Quote(path)));
   }
   return path;
 }
@@ -522,8 +535,7 @@ absl::StatusOr<std::string> Parser::ReadSocketPath(const Entry& e) const {
   if (path.size() > kMaxUnixPathLen) {
     return Error(e.line,
                  absl::StrCat(e.key, " ", Quote(path), " is ", path.size(),
-                              " bytes long: unix socket paths are limited to ",
-                              kMaxUnixPathLen));
+                              " bytes long: unix socket paths are limited to ", kMaxUnixPathLen));
   }
   return path;
 }
@@ -531,10 +543,8 @@ absl::StatusOr<std::string> Parser::ReadSocketPath(const Entry& e) const {
 absl::StatusOr<std::string> Parser::ReadName(const Entry& e) const {
   TLSD_ASSIGN_OR_RETURN(std::string name, ReadString(e));
   if (!IsValidName(name)) {
-    return Error(e.line,
-                 absl::StrCat(e.key, " ", Quote(name), " must be 1 to ",
-                              kMaxNameLen,
-                              " characters from A-Z a-z 0-9 . _ -"));
+    return Error(e.line, absl::StrCat(e.key, " ", Quote(name), " must be 1 to ", kMaxNameLen,
+                                      " characters from A-Z a-z 0-9 . _ -"));
   }
   return name;
 }
@@ -542,14 +552,18 @@ absl::StatusOr<std::string> Parser::ReadName(const Entry& e) const {
 absl::StatusOr<uint16_t> Parser::ReadVersion(const Entry& e) const {
   if (e.value->is_floating_point()) {
     // `min_version = 1.2` is valid TOML (a float) and the likeliest typo.
-    return Error(e.line,
-                 absl::StrCat(e.key, " must be a quoted string (\"1.2\" or "
-                                     "\"1.3\"), got ",
-                              Describe(*e.value)));
+    return Error(e.line, absl::StrCat(e.key,
+                                      " must be a quoted string (\"1.2\" or "
+                                      "\"1.3\"), got ",
+                                      Describe(*e.value)));
   }
   TLSD_ASSIGN_OR_RETURN(std::string v, ReadString(e));
-  if (v == "1.2") return kTls12;
-  if (v == "1.3") return kTls13;
+  if (v == "1.2") {
+    return kTls12;
+  }
+  if (v == "1.3") {
+    return kTls13;
+  }
   return Error(e.line, absl::StrCat(e.key, " ", Quote(v),
                                     " is not supported: tlsd supports only "
                                     "TLS \"1.2\" and \"1.3\""));
@@ -557,16 +571,17 @@ absl::StatusOr<uint16_t> Parser::ReadVersion(const Entry& e) const {
 
 template <typename T>
 absl::StatusOr<T> Parser::ReadEnum(
-    const Entry& e,
-    std::initializer_list<std::pair<absl::string_view, T>> values) const {
+    const Entry& e, std::initializer_list<std::pair<absl::string_view, T>> values) const {
   TLSD_ASSIGN_OR_RETURN(std::string v, ReadString(e));
   std::vector<absl::string_view> names;
   for (const auto& [name, value] : values) {
-    if (v == name) return value;
+    if (v == name) {
+      return value;
+    }
     names.push_back(name);
   }
-  return Error(e.line, absl::StrCat(e.key, " ", Quote(v), " is not one of: ",
-                                    absl::StrJoin(names, ", ")));
+  return Error(e.line,
+               absl::StrCat(e.key, " ", Quote(v), " is not one of: ", absl::StrJoin(names, ", ")));
 }
 
 absl::StatusOr<std::vector<const toml::table*>> Parser::ReadTableArray(
@@ -584,54 +599,49 @@ absl::StatusOr<std::vector<const toml::table*>> Parser::ReadTableArray(
       }
       tables.push_back(element.as_table());
     }
-    if (got.empty()) return tables;
+    if (got.empty()) {
+      return tables;
+    }
   }
-  return Error(e.line, absl::StrCat(e.key, " must be an array of tables (",
-                                    header, "), got ", got));
+  return Error(e.line,
+               absl::StrCat(e.key, " must be an array of tables (", header, "), got ", got));
 }
 
-absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e,
-                                                      IdKind kind) const {
+absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e, IdKind kind) const {
   const absl::string_view what = kind == IdKind::kUser ? "user" : "group";
   const auto* a = e.value->as_array();
   if (a == nullptr) {
-    return Error(e.line,
-                 absl::StrCat(e.key, " must be an array of ", what,
-                              " names or numbers, got ", Describe(*e.value)));
+    return Error(e.line, absl::StrCat(e.key, " must be an array of ", what,
+                                      " names or numbers, got ", Describe(*e.value)));
   }
   std::vector<uint32_t> ids;
   for (const toml::node& element : *a) {
     const int line = LineOf(element);
     if (const auto* i = element.as_integer()) {
       if (i->get() < 0 || i->get() > kMaxId) {
-        return Error(line, absl::StrCat(e.key, " entry ", i->get(),
-                                        " is not a valid ", what, " id (0 to ",
-                                        kMaxId, ")"));
+        return Error(line, absl::StrCat(e.key, " entry ", i->get(), " is not a valid ", what,
+                                        " id (0 to ", kMaxId, ")"));
       }
       ids.push_back(static_cast<uint32_t>(i->get()));
       continue;
     }
     if (!element.is_string()) {
-      return Error(line, absl::StrCat(e.key, " entries must be ", what,
-                                      " names or numbers, got ",
+      return Error(line, absl::StrCat(e.key, " entries must be ", what, " names or numbers, got ",
                                       Describe(element)));
     }
-    TLSD_ASSIGN_OR_RETURN(std::string name,
-                          ReadString(Entry{e.key, &element, line, 0}));
+    TLSD_ASSIGN_OR_RETURN(std::string name, ReadString(Entry{e.key, &element, line, 0}));
     absl::StatusOr<std::optional<uint32_t>> id = LookupId(kind, name);
     if (!id.ok()) {
-      return absl::Status(
-          id.status().code(),
-          absl::StrCat(source_, ":", line, ": ", e.key, " entry ", Quote(name),
-                       ": cannot look up ", what, ": ", id.status().message()));
+      return absl::Status(id.status().code(),
+                          absl::StrCat(source_, ":", line, ": ", e.key, " entry ", Quote(name),
+                                       ": cannot look up ", what, ": ", id.status().message()));
     }
     if (!id->has_value()) {
       uint32_t unused;
       // "1000" in quotes is a name, not a number; say so rather than leave
       // the admin staring at a user that obviously exists.
       const bool numeric = absl::SimpleAtoi(name, &unused);
-      return Error(line, absl::StrCat(e.key, " entry ", Quote(name), ": no such ",
-                                      what,
+      return Error(line, absl::StrCat(e.key, " entry ", Quote(name), ": no such ", what,
                                       numeric ? " (write numeric ids without "
                                                 "quotes)"
                                               : ""));
@@ -641,8 +651,7 @@ absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e,
   return ids;
 }
 
-absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text,
-                                                 int line) const {
+absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text, int line) const {
   ParsedListen out;
   out.address.text = std::string(text);
   const std::string shown = Quote(text);
@@ -652,22 +661,21 @@ absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text,
   if (absl::StartsWith(text, "[")) {
     const size_t close = text.find(']');
     if (close == absl::string_view::npos) {
-      return Error(line, absl::StrCat("listen address ", shown,
-                                      " has no closing ']'"));
+      return Error(line, absl::StrCat("listen address ", shown, " has no closing ']'"));
     }
     host = text.substr(1, close - 1);
     absl::string_view rest = text.substr(close + 1);
     if (!absl::ConsumePrefix(&rest, ":")) {
-      return Error(line, absl::StrCat("listen address ", shown,
-                                      " has no port (expected HOST:PORT)"));
+      return Error(line,
+                   absl::StrCat("listen address ", shown, " has no port (expected HOST:PORT)"));
     }
     port = rest;
     bracketed = true;
   } else {
     const size_t colon = text.rfind(':');
     if (colon == absl::string_view::npos) {
-      return Error(line, absl::StrCat("listen address ", shown,
-                                      " has no port (expected HOST:PORT)"));
+      return Error(line,
+                   absl::StrCat("listen address ", shown, " has no port (expected HOST:PORT)"));
     }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
@@ -676,15 +684,14 @@ absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text,
   uint32_t port_number = 0;
   const bool all_digits =
       !port.empty() && std::all_of(port.begin(), port.end(), absl::ascii_isdigit);
-  if (!all_digits || !absl::SimpleAtoi(port, &port_number) ||
-      port_number == 0 || port_number > 65535) {
+  if (!all_digits || !absl::SimpleAtoi(port, &port_number) || port_number == 0 ||
+      port_number > 65535) {
     if (port.empty()) {
-      return Error(line, absl::StrCat("listen address ", shown,
-                                      " has no port (expected HOST:PORT)"));
+      return Error(line,
+                   absl::StrCat("listen address ", shown, " has no port (expected HOST:PORT)"));
     }
     return Error(line, absl::StrCat("listen address ", shown,
-                                    ": port must be from 1 to 65535, got ",
-                                    Quote(port)));
+                                    ": port must be from 1 to 65535, got ", Quote(port)));
   }
   out.address.port = static_cast<uint16_t>(port_number);
 
@@ -696,27 +703,25 @@ absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text,
   }
   if (bracketed && inet_pton(AF_INET6, host_str.c_str(), out.bytes.data()) == 1) {
     out.family = ParsedListen::Family::kV6;
-    out.unspecified = std::all_of(out.bytes.begin(), out.bytes.end(),
-                                  [](uint8_t b) { return b == 0; });
+    out.unspecified =
+        std::all_of(out.bytes.begin(), out.bytes.end(), [](uint8_t b) { return b == 0; });
     out.address.host = host_str;
     return out;
   }
   if (!bracketed && inet_pton(AF_INET, host_str.c_str(), out.bytes.data()) == 1) {
     out.family = ParsedListen::Family::kV4;
-    out.unspecified = out.bytes[0] == 0 && out.bytes[1] == 0 &&
-                      out.bytes[2] == 0 && out.bytes[3] == 0;
+    out.unspecified =
+        out.bytes[0] == 0 && out.bytes[1] == 0 && out.bytes[2] == 0 && out.bytes[3] == 0;
     out.address.host = host_str;
     return out;
   }
   if (bracketed) {
-    return Error(line, absl::StrCat("listen address ", shown, ": ",
-                                    Quote(host),
+    return Error(line, absl::StrCat("listen address ", shown, ": ", Quote(host),
                                     " in brackets is not an IPv6 address"));
   }
   // Host names are refused on purpose: what they resolve to can change
   // between config check and bind, and may be several addresses.
-  return Error(line, absl::StrCat("listen address ", shown, ": host ",
-                                  Quote(host),
+  return Error(line, absl::StrCat("listen address ", shown, ": host ", Quote(host),
                                   " is not an IPv4 address, a bracketed IPv6 "
                                   "address or '*'"));
 }
@@ -724,92 +729,86 @@ absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text,
 absl::Status Parser::ParseGlobal(const Entry& e, GlobalConfig& out) const {
   const toml::table* table = e.value->as_table();
   if (table == nullptr) {
-    return Error(e.line, absl::StrCat("global must be a table ([global]), got ",
-                                      Describe(*e.value)));
+    return Error(e.line,
+                 absl::StrCat("global must be a table ([global]), got ", Describe(*e.value)));
   }
-  return ForEachKey(
-      *table, "[global]",
-      {
-          {"threads",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, kMaxThreads));
-             out.threads = static_cast<uint32_t>(v);
-             return absl::OkStatus();
-           }},
-          {"control_socket",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.control_socket, ReadSocketPath(k));
-             return absl::OkStatus();
-           }},
-          {"state_dir",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.state_dir, ReadAbsolutePath(k));
-             return absl::OkStatus();
-           }},
-          {"user",
-           [&](const Entry& k) -> absl::Status {
-             // Resolved when privileges are dropped, not here: the user may
-             // be created by systemd-sysusers after the config was checked.
-             TLSD_ASSIGN_OR_RETURN(out.user, ReadNonEmptyString(k));
-             return absl::OkStatus();
-           }},
-          {"log_level",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(
-                 out.log_level,
-                 ReadEnum<std::string>(k, {{"error", "error"},
-                                           {"warning", "warning"},
-                                           {"notice", "notice"},
-                                           {"info", "info"},
-                                           {"debug", "debug"}}));
-             return absl::OkStatus();
-           }},
-      });
+  return ForEachKey(*table, "[global]",
+                    {
+                        {"threads",
+                         [&](const Entry& k) -> absl::Status {
+                           TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, kMaxThreads));
+                           out.threads = static_cast<uint32_t>(v);
+                           return absl::OkStatus();
+                         }},
+                        {"control_socket",
+                         [&](const Entry& k) -> absl::Status {
+                           TLSD_ASSIGN_OR_RETURN(out.control_socket, ReadSocketPath(k));
+                           return absl::OkStatus();
+                         }},
+                        {"state_dir",
+                         [&](const Entry& k) -> absl::Status {
+                           TLSD_ASSIGN_OR_RETURN(out.state_dir, ReadAbsolutePath(k));
+                           return absl::OkStatus();
+                         }},
+                        {"user",
+                         [&](const Entry& k) -> absl::Status {
+                           // Resolved when privileges are dropped, not here: the user may
+                           // be created by systemd-sysusers after the config was checked.
+                           TLSD_ASSIGN_OR_RETURN(out.user, ReadNonEmptyString(k));
+                           return absl::OkStatus();
+                         }},
+                        {"log_level",
+                         [&](const Entry& k) -> absl::Status {
+                           TLSD_ASSIGN_OR_RETURN(out.log_level,
+                                                 ReadEnum<std::string>(k, {{"error", "error"},
+                                                                           {"warning", "warning"},
+                                                                           {"notice", "notice"},
+                                                                           {"info", "info"},
+                                                                           {"debug", "debug"}}));
+                           return absl::OkStatus();
+                         }},
+                    });
 }
 
-absl::Status Parser::ParseCertificate(const toml::table& table,
-                                      CertificateConfig& out) const {
+absl::Status Parser::ParseCertificate(const toml::table& table, CertificateConfig& out) const {
   out.line = LineOf(table);
   bool has_cert = false;
   bool has_key = false;
-  TLSD_RETURN_IF_ERROR(ForEachKey(
-      table, "[[service.certificate]]",
-      {
-          {"cert",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.cert_path, ReadAbsolutePath(k));
-             has_cert = true;
-             return absl::OkStatus();
-           }},
-          {"key",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.key_path, ReadAbsolutePath(k));
-             has_key = true;
-             return absl::OkStatus();
-           }},
-          {"server_names",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(auto names, ReadStringArray(k));
-             for (auto& [name, line] : names) {
-               if (!IsValidDnsName(name)) {
-                 return Error(line, absl::StrCat("server_names entry ",
-                                                 Quote(name),
-                                                 " is not a DNS name or "
-                                                 "'*.' wildcard"));
-               }
-               // SNI is case-insensitive (RFC 6066 3); store one spelling.
-               out.server_names.push_back(absl::AsciiStrToLower(name));
-             }
-             return absl::OkStatus();
-           }},
-      }));
+  TLSD_RETURN_IF_ERROR(
+      ForEachKey(table, "[[service.certificate]]",
+                 {
+                     {"cert",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(out.cert_path, ReadAbsolutePath(k));
+                        has_cert = true;
+                        return absl::OkStatus();
+                      }},
+                     {"key",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(out.key_path, ReadAbsolutePath(k));
+                        has_key = true;
+                        return absl::OkStatus();
+                      }},
+                     {"server_names",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(auto names, ReadStringArray(k));
+                        for (auto& [name, line] : names) {
+                          if (!IsValidDnsName(name)) {
+                            return Error(line, absl::StrCat("server_names entry ", Quote(name),
+                                                            " is not a DNS name or "
+                                                            "'*.' wildcard"));
+                          }
+                          // SNI is case-insensitive (RFC 6066 3); store one spelling.
+                          out.server_names.push_back(absl::AsciiStrToLower(name));
+                        }
+                        return absl::OkStatus();
+                      }},
+                 }));
   if (!has_cert) {
-    return Error(out.line,
-                 "[[service.certificate]] is missing required key 'cert'");
+    return Error(out.line, "[[service.certificate]] is missing required key 'cert'");
   }
   if (!has_key) {
-    return Error(out.line,
-                 "[[service.certificate]] is missing required key 'key'");
+    return Error(out.line, "[[service.certificate]] is missing required key 'key'");
   }
   return absl::OkStatus();
 }
@@ -817,32 +816,32 @@ absl::Status Parser::ParseCertificate(const toml::table& table,
 absl::Status Parser::ParseRoute(const toml::table& table, RouteConfig& out,
                                 int& backend_line) const {
   out.line = LineOf(table);
-  TLSD_RETURN_IF_ERROR(ForEachKey(
-      table, "[[service.route]]",
-      {
-          {"sni",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(std::string sni, ReadNonEmptyString(k));
-             if (!IsValidDnsName(sni)) {
-               return Error(k.line, absl::StrCat("route sni ", Quote(sni),
-                                                 " is not a DNS name or '*.' "
-                                                 "wildcard"));
-             }
-             out.sni = absl::AsciiStrToLower(sni);
-             return absl::OkStatus();
-           }},
-          {"alpn",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.alpn, ReadNonEmptyString(k));
-             return absl::OkStatus();
-           }},
-          {"backend",
-           [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.backend, ReadName(k));
-             backend_line = k.line;
-             return absl::OkStatus();
-           }},
-      }));
+  TLSD_RETURN_IF_ERROR(
+      ForEachKey(table, "[[service.route]]",
+                 {
+                     {"sni",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(std::string sni, ReadNonEmptyString(k));
+                        if (!IsValidDnsName(sni)) {
+                          return Error(k.line, absl::StrCat("route sni ", Quote(sni),
+                                                            " is not a DNS name or '*.' "
+                                                            "wildcard"));
+                        }
+                        out.sni = absl::AsciiStrToLower(sni);
+                        return absl::OkStatus();
+                      }},
+                     {"alpn",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(out.alpn, ReadNonEmptyString(k));
+                        return absl::OkStatus();
+                      }},
+                     {"backend",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(out.backend, ReadName(k));
+                        backend_line = k.line;
+                        return absl::OkStatus();
+                      }},
+                 }));
   if (backend_line == 0) {
     return Error(out.line, "[[service.route]] is missing required key 'backend'");
   }
@@ -878,8 +877,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(auto texts, ReadStringArray(k));
              for (const auto& [text, line] : texts) {
-               TLSD_ASSIGN_OR_RETURN(ParsedListen parsed,
-                                     ParseListen(text, line));
+               TLSD_ASSIGN_OR_RETURN(ParsedListen parsed, ParseListen(text, line));
                out.listen.push_back(parsed.address);
                lines.listen.push_back(std::move(parsed));
                lines.listen_lines.push_back(line);
@@ -889,17 +887,15 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
           {"systemd_socket",
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(std::string fdname, ReadNonEmptyString(k));
-             const bool valid =
-                 fdname.size() <= kMaxFdNameLen &&
-                 std::all_of(fdname.begin(), fdname.end(), [](char c) {
-                   return c >= ' ' && c <= '~' && c != ':';
-                 });
+             const bool valid = fdname.size() <= kMaxFdNameLen &&
+                                std::all_of(fdname.begin(), fdname.end(), [](char c) {
+                                  return c >= ' ' && c <= '~' && c != ':';
+                                });
              if (!valid) {
-               return Error(k.line,
-                            absl::StrCat("systemd_socket ", Quote(fdname),
-                                         " is not a valid FileDescriptorName= "
-                                         "(at most 255 printable ASCII "
-                                         "characters, no ':')"));
+               return Error(k.line, absl::StrCat("systemd_socket ", Quote(fdname),
+                                                 " is not a valid FileDescriptorName= "
+                                                 "(at most 255 printable ASCII "
+                                                 "characters, no ':')"));
              }
              out.systemd_socket = std::move(fdname);
              lines.systemd_socket = k.line;
@@ -907,8 +903,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            }},
           {"certificate",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(
-                 auto tables, ReadTableArray(k, "[[service.certificate]]"));
+             TLSD_ASSIGN_OR_RETURN(auto tables, ReadTableArray(k, "[[service.certificate]]"));
              for (const toml::table* t : tables) {
                CertificateConfig cert;
                TLSD_RETURN_IF_ERROR(ParseCertificate(*t, cert));
@@ -937,8 +932,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            }},
           {"tls13_ciphersuites",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.tls13_ciphersuites,
-                                   ReadNonEmptyString(k));
+             TLSD_ASSIGN_OR_RETURN(out.tls13_ciphersuites, ReadNonEmptyString(k));
              return absl::OkStatus();
            }},
           {"alpn",
@@ -946,13 +940,12 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
              TLSD_ASSIGN_OR_RETURN(auto protocols, ReadStringArray(k));
              for (auto& [protocol, line] : protocols) {
                if (protocol.empty() || protocol.size() > kMaxAlpnLen) {
-                 return Error(line, absl::StrCat("alpn entry ", Quote(protocol),
-                                                 " must be 1 to 255 bytes"));
+                 return Error(
+                     line, absl::StrCat("alpn entry ", Quote(protocol), " must be 1 to 255 bytes"));
                }
-               if (std::find(out.alpn.begin(), out.alpn.end(), protocol) !=
-                   out.alpn.end()) {
-                 return Error(line, absl::StrCat("alpn entry ", Quote(protocol),
-                                                 " is listed twice"));
+               if (std::find(out.alpn.begin(), out.alpn.end(), protocol) != out.alpn.end()) {
+                 return Error(line,
+                              absl::StrCat("alpn entry ", Quote(protocol), " is listed twice"));
                }
                out.alpn.push_back(std::move(protocol));
              }
@@ -962,10 +955,9 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(
                  out.client_auth,
-                 ReadEnum<ClientAuthMode>(
-                     k, {{"none", ClientAuthMode::kNone},
-                         {"optional", ClientAuthMode::kOptional},
-                         {"require", ClientAuthMode::kRequire}}));
+                 ReadEnum<ClientAuthMode>(k, {{"none", ClientAuthMode::kNone},
+                                              {"optional", ClientAuthMode::kOptional},
+                                              {"require", ClientAuthMode::kRequire}}));
              client_auth_line = k.line;
              return absl::OkStatus();
            }},
@@ -988,8 +980,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            }},
           {"ticket_rotate_seconds",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(int64_t v,
-                                   ReadInt(k, 1, kMaxTicketRotateSeconds));
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 1, kMaxTicketRotateSeconds));
              out.ticket_rotate_seconds = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
@@ -1000,8 +991,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            }},
           {"handshake_timeout_ms",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(int64_t v,
-                                   ReadInt(k, 1, kMaxHandshakeTimeoutMs));
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 1, kMaxHandshakeTimeoutMs));
              out.handshake_timeout_ms = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
@@ -1009,26 +999,23 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            [&](const Entry& k) -> absl::Status {
              // 0 would refuse every connection: use a stopped service, not
              // a config that looks alive.
-             TLSD_ASSIGN_OR_RETURN(
-                 int64_t v,
-                 ReadInt(k, 1, std::numeric_limits<uint32_t>::max()));
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 1, std::numeric_limits<uint32_t>::max()));
              out.max_handshakes = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
           {"ktls",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(
-                 out.ktls, ReadEnum<KtlsPolicy>(k, {{"require", KtlsPolicy::kRequire},
-                                                    {"prefer", KtlsPolicy::kPrefer}}));
+             TLSD_ASSIGN_OR_RETURN(out.ktls,
+                                   ReadEnum<KtlsPolicy>(k, {{"require", KtlsPolicy::kRequire},
+                                                            {"prefer", KtlsPolicy::kPrefer}}));
              return absl::OkStatus();
            }},
           {"offload",
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(
-                 out.offload,
-                 ReadEnum<OffloadPolicy>(k, {{"off", OffloadPolicy::kOff},
-                                             {"auto", OffloadPolicy::kAuto},
-                                             {"require", OffloadPolicy::kRequire}}));
+                 out.offload, ReadEnum<OffloadPolicy>(k, {{"off", OffloadPolicy::kOff},
+                                                          {"auto", OffloadPolicy::kAuto},
+                                                          {"require", OffloadPolicy::kRequire}}));
              return absl::OkStatus();
            }},
           {"rx_expect_no_pad",
@@ -1049,8 +1036,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            }},
           {"route",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(auto tables,
-                                   ReadTableArray(k, "[[service.route]]"));
+             TLSD_ASSIGN_OR_RETURN(auto tables, ReadTableArray(k, "[[service.route]]"));
              for (const toml::table* t : tables) {
                RouteConfig route;
                int backend_line = 0;
@@ -1064,9 +1050,8 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(
                  out.unknown_sni,
-                 ReadEnum<UnknownSniPolicy>(
-                     k, {{"default", UnknownSniPolicy::kDefault},
-                         {"reject", UnknownSniPolicy::kReject}}));
+                 ReadEnum<UnknownSniPolicy>(k, {{"default", UnknownSniPolicy::kDefault},
+                                                {"reject", UnknownSniPolicy::kReject}}));
              unknown_sni_line = k.line;
              return absl::OkStatus();
            }},
@@ -1079,9 +1064,9 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
   }
   const std::string svc = absl::StrCat("service ", Quote(out.name));
   if (out.listen.empty() && out.systemd_socket.empty()) {
-    return Error(out.line,
-                 absl::StrCat(svc, " has neither listen nor systemd_socket: it "
-                                   "would accept no connections"));
+    return Error(out.line, absl::StrCat(svc,
+                                        " has neither listen nor systemd_socket: it "
+                                        "would accept no connections"));
   }
   if (out.certificates.empty()) {
     return Error(out.line, absl::StrCat(svc,
@@ -1089,17 +1074,15 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
                                         "needs at least one cert and key"));
   }
   if (out.min_version > out.max_version) {
-    return Error(std::max(min_version_line, max_version_line),
-                 absl::StrCat("min_version '", VersionName(out.min_version),
-                              "' is greater than max_version '",
-                              VersionName(out.max_version), "'"));
+    return Error(
+        std::max(min_version_line, max_version_line),
+        absl::StrCat("min_version '", VersionName(out.min_version),
+                     "' is greater than max_version '", VersionName(out.max_version), "'"));
   }
   if (out.client_auth != ClientAuthMode::kNone && out.client_ca_path.empty()) {
     return Error(client_auth_line,
                  absl::StrCat("client_auth '",
-                              out.client_auth == ClientAuthMode::kRequire
-                                  ? "require"
-                                  : "optional",
+                              out.client_auth == ClientAuthMode::kRequire ? "require" : "optional",
                               "' needs client_ca, the CA bundle that verifies "
                               "client certificates"));
   }
@@ -1112,19 +1095,16 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
                  "certificates would never be requested");
   }
   if (!out.session_tickets && !out.ticket_key_file.empty()) {
-    return Error(ticket_key_file_line,
-                 "ticket_key_file is set but session_tickets is false");
+    return Error(ticket_key_file_line, "ticket_key_file is set but session_tickets is false");
   }
   if (out.backend.empty() && out.routes.empty()) {
-    return Error(out.line,
-                 absl::StrCat(svc, " has no backend and no [[service.route]]: "
-                                   "its connections would have nowhere to go"));
+    return Error(out.line, absl::StrCat(svc,
+                                        " has no backend and no [[service.route]]: "
+                                        "its connections would have nowhere to go"));
   }
   if (out.unknown_sni == UnknownSniPolicy::kReject &&
       std::all_of(out.certificates.begin(), out.certificates.end(),
-                  [](const CertificateConfig& c) {
-                    return c.server_names.empty();
-                  })) {
+                  [](const CertificateConfig& c) { return c.server_names.empty(); })) {
     return Error(unknown_sni_line,
                  "unknown_sni 'reject' needs server_names on at least one "
                  "certificate: otherwise every client sending SNI is refused");
@@ -1139,25 +1119,20 @@ absl::Status Parser::CheckRoutes(const ServiceConfig& service) const {
   for (size_t j = 0; j < service.routes.size(); ++j) {
     const RouteConfig& route = service.routes[j];
     if (!route.alpn.empty() &&
-        std::find(service.alpn.begin(), service.alpn.end(), route.alpn) ==
-            service.alpn.end()) {
-      return Error(route.line,
-                   absl::StrCat("route alpn ", Quote(route.alpn),
-                                " is not in the service's alpn list, so the "
-                                "route could never match"));
+        std::find(service.alpn.begin(), service.alpn.end(), route.alpn) == service.alpn.end()) {
+      return Error(route.line, absl::StrCat("route alpn ", Quote(route.alpn),
+                                            " is not in the service's alpn list, so the "
+                                            "route could never match"));
     }
     for (size_t i = 0; i < j; ++i) {
       const RouteConfig& earlier = service.routes[i];
-      const bool alpn_covered =
-          earlier.alpn.empty() || earlier.alpn == route.alpn;
+      const bool alpn_covered = earlier.alpn.empty() || earlier.alpn == route.alpn;
       if (alpn_covered && SniCovers(earlier.sni, route.sni)) {
-        return Error(route.line,
-                     absl::StrCat("route (sni ",
-                                  route.sni.empty() ? "any" : Quote(route.sni),
-                                  ", alpn ",
-                                  route.alpn.empty() ? "any" : Quote(route.alpn),
-                                  ") can never match: the route at line ",
-                                  earlier.line, " matches first"));
+        return Error(
+            route.line,
+            absl::StrCat("route (sni ", route.sni.empty() ? "any" : Quote(route.sni), ", alpn ",
+                         route.alpn.empty() ? "any" : Quote(route.alpn),
+                         ") can never match: the route at line ", earlier.line, " matches first"));
       }
     }
   }
@@ -1181,8 +1156,8 @@ absl::Status Parser::ParseBackend(const toml::table& table, BackendConfig& out,
           {"mode",
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(
-                 out.mode, ReadEnum<BackendMode>(k, {{"push", BackendMode::kPush},
-                                                     {"pull", BackendMode::kPull}}));
+                 out.mode, ReadEnum<BackendMode>(
+                               k, {{"push", BackendMode::kPush}, {"pull", BackendMode::kPull}}));
              mode_line = k.line;
              return absl::OkStatus();
            }},
@@ -1204,15 +1179,13 @@ absl::Status Parser::ParseBackend(const toml::table& table, BackendConfig& out,
            }},
           {"queue_limit",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(
-                 int64_t v, ReadInt(k, 0, std::numeric_limits<uint32_t>::max()));
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, std::numeric_limits<uint32_t>::max()));
              out.queue_limit = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
           {"queue_timeout_ms",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(
-                 int64_t v, ReadInt(k, 0, std::numeric_limits<uint32_t>::max()));
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, std::numeric_limits<uint32_t>::max()));
              out.queue_timeout_ms = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
@@ -1237,20 +1210,18 @@ absl::Status Parser::ParseBackend(const toml::table& table, BackendConfig& out,
                                            " must not have a socket: pull "
                                            "workers connect to tlsd"));
   }
-  if (out.mode == BackendMode::kPull && out.allow_uids.empty() &&
-      out.allow_gids.empty()) {
-    return Error(out.line,
-                 absl::StrCat("pull backend ", Quote(out.name),
-                              " has no allow_uids or allow_gids: that would "
-                              "let any local user subscribe and receive its "
-                              "connections"));
+  if (out.mode == BackendMode::kPull && out.allow_uids.empty() && out.allow_gids.empty()) {
+    return Error(out.line, absl::StrCat("pull backend ", Quote(out.name),
+                                        " has no allow_uids or allow_gids: that would "
+                                        "let any local user subscribe and receive its "
+                                        "connections"));
   }
   return absl::OkStatus();
 }
 
-absl::Status Parser::CrossCheck(
-    const Config& config, const std::vector<ServiceLines>& service_lines,
-    const std::vector<BackendLines>& backend_lines) const {
+absl::Status Parser::CrossCheck(const Config& config,
+                                const std::vector<ServiceLines>& service_lines,
+                                const std::vector<BackendLines>& backend_lines) const {
   FirstError first;
   std::vector<std::string> backend_names;
   for (size_t i = 0; i < config.backends.size(); ++i) {
@@ -1260,8 +1231,7 @@ absl::Status Parser::CrossCheck(
         first.Add(backend_lines[i].name,
                   Error(backend_lines[i].name,
                         absl::StrCat("duplicate backend name ", Quote(b.name),
-                                     " (first defined at line ",
-                                     backend_lines[j].name, ")")));
+                                     " (first defined at line ", backend_lines[j].name, ")")));
         break;
       }
     }
@@ -1273,25 +1243,21 @@ absl::Status Parser::CrossCheck(
     const ServiceLines& sl = service_lines[i];
     for (size_t j = 0; j < i; ++j) {
       if (config.services[j].name == s.name) {
-        first.Add(sl.name,
-                  Error(sl.name, absl::StrCat("duplicate service name ",
-                                              Quote(s.name),
-                                              " (first defined at line ",
-                                              service_lines[j].name, ")")));
+        first.Add(sl.name, Error(sl.name, absl::StrCat("duplicate service name ", Quote(s.name),
+                                                       " (first defined at line ",
+                                                       service_lines[j].name, ")")));
         break;
       }
     }
     if (!s.systemd_socket.empty()) {
       for (size_t j = 0; j < i; ++j) {
         if (config.services[j].systemd_socket == s.systemd_socket) {
-          first.Add(sl.systemd_socket,
-                    Error(sl.systemd_socket,
-                          absl::StrCat("systemd_socket ",
-                                       Quote(s.systemd_socket),
-                                       " is already used by service ",
-                                       Quote(config.services[j].name),
-                                       " (line ",
-                                       service_lines[j].systemd_socket, ")")));
+          first.Add(
+              sl.systemd_socket,
+              Error(sl.systemd_socket,
+                    absl::StrCat("systemd_socket ", Quote(s.systemd_socket),
+                                 " is already used by service ", Quote(config.services[j].name),
+                                 " (line ", service_lines[j].systemd_socket, ")")));
           break;
         }
       }
@@ -1304,50 +1270,89 @@ absl::Status Parser::CrossCheck(
         const ServiceLines& other = service_lines[j];
         const size_t limit = j == i ? a : other.listen.size();
         for (size_t b = 0; b < limit; ++b) {
-          if (!Overlaps(sl.listen[a], other.listen[b])) continue;
+          if (!Overlaps(sl.listen[a], other.listen[b])) {
+            continue;
+          }
           const std::string& mine = sl.listen[a].address.text;
           const std::string& theirs = other.listen[b].address.text;
           const bool same = sl.listen[a].family == other.listen[b].family &&
                             sl.listen[a].bytes == other.listen[b].bytes;
-          const std::string owner =
-              absl::StrCat("service ", Quote(config.services[j].name),
-                           " (line ", other.listen_lines[b], ")");
-          first.Add(
-              sl.listen_lines[a],
-              Error(sl.listen_lines[a],
-                    same ? absl::StrCat("listen address ", Quote(mine),
-                                        " is already used by ", owner)
-                         : absl::StrCat("listen address ", Quote(mine),
-                                        " overlaps ", Quote(theirs), " of ",
-                                        owner)));
+          const std::string owner = absl::StrCat("service ", Quote(config.services[j].name),
+                                                 " (line ", other.listen_lines[b], ")");
+          first.Add(sl.listen_lines[a],
+                    Error(sl.listen_lines[a],
+                          same ? absl::StrCat("listen address ", Quote(mine),
+                                              " is already used by ", owner)
+                               : absl::StrCat("listen address ", Quote(mine), " overlaps ",
+                                              Quote(theirs), " of ", owner)));
           reported = true;
           break;
         }
       }
     }
     if (!s.backend.empty() && config.FindBackend(s.backend) == nullptr) {
-      first.Add(sl.backend,
-                Error(sl.backend,
-                      absl::StrCat("backend ", Quote(s.backend),
-                                   " is not defined by any [[backend]]",
-                                   DidYouMean(s.backend, backend_names))));
+      first.Add(sl.backend, Error(sl.backend, absl::StrCat("backend ", Quote(s.backend),
+                                                           " is not defined by any [[backend]]",
+                                                           DidYouMean(s.backend, backend_names))));
     }
     for (size_t r = 0; r < s.routes.size(); ++r) {
       const RouteConfig& route = s.routes[r];
       if (config.FindBackend(route.backend) == nullptr) {
         const int line = sl.route_backend_lines[r];
-        first.Add(line,
-                  Error(line, absl::StrCat("route backend ", Quote(route.backend),
-                                           " is not defined by any [[backend]]",
-                                           DidYouMean(route.backend,
-                                                      backend_names))));
+        first.Add(line, Error(line, absl::StrCat("route backend ", Quote(route.backend),
+                                                 " is not defined by any [[backend]]",
+                                                 DidYouMean(route.backend, backend_names))));
       }
     }
   }
   return first.status();
 }
 
-// SyntaxError turns toml++'s "Error while parsing X: Y" into
+// BelongsIn explains the commonest top-level mistake: a table's key written
+// above every table header, where TOML makes it a top-level key. Only a hint
+// (so the lists need not follow every new key): "" when there is nothing to
+// say.
+std::string BelongsIn(absl::string_view key) {
+  static constexpr absl::string_view kGlobalKeys[] = {"threads", "control_socket", "state_dir",
+                                                      "user", "log_level"};
+  // Every [[service]] key but "backend", which is also a top-level key.
+  static constexpr absl::string_view kServiceKeys[] = {"name",
+                                                       "listen",
+                                                       "systemd_socket",
+                                                       "min_version",
+                                                       "max_version",
+                                                       "tls12_ciphers",
+                                                       "tls13_ciphersuites",
+                                                       "alpn",
+                                                       "client_auth",
+                                                       "client_ca",
+                                                       "session_tickets",
+                                                       "ticket_key_file",
+                                                       "ticket_rotate_seconds",
+                                                       "session_cache",
+                                                       "handshake_timeout_ms",
+                                                       "max_handshakes",
+                                                       "ktls",
+                                                       "offload",
+                                                       "rx_expect_no_pad",
+                                                       "tx_zerocopy_ro",
+                                                       "unknown_sni",
+                                                       "certificate",
+                                                       "route"};
+  for (absl::string_view k : kGlobalKeys) {
+    if (k == key) {
+      return " (it belongs under a [global] header)";
+    }
+  }
+  for (absl::string_view k : kServiceKeys) {
+    if (k == key) {
+      return " (it belongs under a [[service]] header)";
+    }
+  }
+  return "";
+}
+
+// SyntaxErrorText turns toml++'s "Error while parsing X: Y" into
 // "syntax error in X: Y" to match the house style (lowercase, no period).
 std::string SyntaxErrorText(std::string_view description) {
   std::string text(description);
@@ -1358,7 +1363,9 @@ std::string SyntaxErrorText(std::string_view description) {
   if (absl::StartsWith(text, kPrefix)) {
     return absl::StrCat("syntax error in ", text.substr(kPrefix.size()));
   }
-  if (!text.empty()) text[0] = absl::ascii_tolower(text[0]);
+  if (!text.empty()) {
+    text[0] = absl::ascii_tolower(text[0]);
+  }
   return absl::StrCat("syntax error: ", text);
 }
 
@@ -1392,17 +1399,14 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
     if (e.key == "global") {
       units.push_back({e.line, Unit::Kind::kGlobal, &e, nullptr});
     } else if (e.key == "service" || e.key == "backend") {
-      TLSD_ASSIGN_OR_RETURN(
-          auto tables, ReadTableArray(e, e.key == "service" ? "[[service]]"
-                                                            : "[[backend]]"));
+      TLSD_ASSIGN_OR_RETURN(auto tables,
+                            ReadTableArray(e, e.key == "service" ? "[[service]]" : "[[backend]]"));
       for (const toml::table* t : tables) {
-        units.push_back({LineOf(*t),
-                         e.key == "service" ? Unit::Kind::kService
-                                            : Unit::Kind::kBackend,
-                         &e, t});
+        units.push_back(
+            {LineOf(*t), e.key == "service" ? Unit::Kind::kService : Unit::Kind::kBackend, &e, t});
       }
     } else {
-      return Error(e.line, absl::StrCat("unknown top-level key ", Quote(e.key),
+      return Error(e.line, absl::StrCat("unknown top-level key ", Quote(e.key), BelongsIn(e.key),
                                         DidYouMean(e.key, top_keys)));
     }
   }
@@ -1416,14 +1420,14 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
       case Unit::Kind::kService:
         config.services.emplace_back();
         service_lines.emplace_back();
-        TLSD_RETURN_IF_ERROR(ParseService(*unit.table, config.services.back(),
-                                          service_lines.back()));
+        TLSD_RETURN_IF_ERROR(
+            ParseService(*unit.table, config.services.back(), service_lines.back()));
         break;
       case Unit::Kind::kBackend:
         config.backends.emplace_back();
         backend_lines.emplace_back();
-        TLSD_RETURN_IF_ERROR(ParseBackend(*unit.table, config.backends.back(),
-                                          backend_lines.back()));
+        TLSD_RETURN_IF_ERROR(
+            ParseBackend(*unit.table, config.backends.back(), backend_lines.back()));
         break;
     }
   }
@@ -1440,20 +1444,23 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
 
 const BackendConfig* Config::FindBackend(absl::string_view name) const {
   for (const BackendConfig& b : backends) {
-    if (b.name == name) return &b;
+    if (b.name == name) {
+      return &b;
+    }
   }
   return nullptr;
 }
 
 const ServiceConfig* Config::FindService(absl::string_view name) const {
   for (const ServiceConfig& s : services) {
-    if (s.name == name) return &s;
+    if (s.name == name) {
+      return &s;
+    }
   }
   return nullptr;
 }
 
-absl::StatusOr<Config> ParseConfig(absl::string_view toml_text,
-                                   absl::string_view source_name) {
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name) {
   return Parser(source_name).Parse(toml_text);
 }
 
@@ -1468,13 +1475,17 @@ absl::StatusOr<Config> LoadConfigFile(absl::string_view path) {
   for (;;) {
     const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return ErrnoToStatus(errno, absl::StrCat(path, ": cannot read"));
     }
-    if (n == 0) break;
+    if (n == 0) {
+      break;
+    }
     if (text.size() + static_cast<size_t>(n) > kMaxConfigBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": config file is larger than ", kMaxConfigBytes, " bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": config file is larger than ", kMaxConfigBytes, " bytes"));
     }
     text.append(buf, static_cast<size_t>(n));
   }

@@ -97,11 +97,11 @@ struct RouteConfig {
 struct ServiceConfig {
   std::string name;
   int line = 0;
-  std::vector<ListenAddress> listen;  // listen, systemd_socket, or both
-  std::string systemd_socket;         // FileDescriptorName= of activated fds
+  std::vector<ListenAddress> listen;            // listen, systemd_socket, or both
+  std::string systemd_socket;                   // FileDescriptorName= of activated fds
   std::vector<CertificateConfig> certificates;  // >= 1; RSA + ECDSA may mix
-  uint16_t min_version = 0x0303;  // TLS 1.2
-  uint16_t max_version = 0x0304;  // TLS 1.3
+  uint16_t min_version = 0x0303;                // TLS 1.2
+  uint16_t max_version = 0x0304;                // TLS 1.3
   std::string tls12_ciphers =
       "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
       "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
@@ -148,7 +148,7 @@ struct GlobalConfig {
   uint32_t threads = 0;  // handshake threads; 0 = one per online CPU
   std::string control_socket = "/run/tlsd/control.sock";
   std::string state_dir = "/var/lib/tlsd";
-  std::string user;  // drop to it when started as root; empty = do not
+  std::string user;                // drop to it when started as root; empty = do not
   std::string log_level = "info";  // error|warning|notice|info|debug
 };
 
@@ -172,11 +172,13 @@ struct Config {
 // ParseConfig parses and validates TOML text. source_name is used in error
 // messages and copied to Config::source. On failure the status is
 // kInvalidArgument with the message "SOURCE:LINE: problem" for the first
-// problem found (a TOML syntax error, or the first invalid table in file
-// order, then cross-table problems such as duplicate names); kNotFound-style
-// codes only come from a failed user/group lookup. Never opens files.
-absl::StatusOr<Config> ParseConfig(absl::string_view toml_text,
-                                   absl::string_view source_name);
+// problem found: a TOML syntax error; else the first invalid table in file
+// order; else the cross-table problem (duplicate name, overlapping listen
+// address, undefined backend...) nearest the top. The one other code comes
+// from an NSS failure while resolving allow_uids/allow_gids names (not "no
+// such user", which is kInvalidArgument): it is the errno's code. Never
+// opens files; may block in NSS for user and group names.
+absl::StatusOr<Config> ParseConfig(absl::string_view toml_text, absl::string_view source_name);
 
 // LoadConfigFile reads the file at `path` (at most 1 MiB) and calls
 // ParseConfig with `path` as the source name. A file that cannot be read
