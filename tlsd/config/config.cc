@@ -258,11 +258,13 @@ bool Overlaps(const ParsedListen& a, const ParsedListen& b) {
 
 // --- Users and groups. ------------------------------------------------------
 
-// Lookup resolves a user (kUser) or group name to its id: nullopt when there
-// is no such entry, an error when NSS itself failed. May block on network
-// NSS modules; config loading happens once, before serving.
+// LookupId resolves a user (kUser) or group name to its id: nullopt when
+// there is no such entry, ErrnoToStatus(rc, what) when NSS itself failed.
+// May block on network NSS modules; config loading happens once, before
+// serving.
 enum class IdKind { kUser, kGroup };
-absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind, const std::string& name) {
+absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind, const std::string& name,
+                                                 absl::string_view what) {
   const long hint = sysconf(kind == IdKind::kUser ? _SC_GETPW_R_SIZE_MAX : _SC_GETGR_R_SIZE_MAX);
   size_t buf_len = hint > 0 ? static_cast<size_t>(hint) : 16384;
   // Large groups need large buffers; 16 MiB of members is past any sane
@@ -302,7 +304,7 @@ absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind, const std::string&
     if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
       return std::nullopt;
     }
-    return ErrnoToStatus(rc, "lookup failed");
+    return ErrnoToStatus(rc, what);
   }
 }
 
@@ -630,13 +632,13 @@ absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e, IdKind kin
                                       Describe(element)));
     }
     TLSD_ASSIGN_OR_RETURN(std::string name, ReadString(Entry{e.key, &element, line, 0}));
-    absl::StatusOr<std::optional<uint32_t>> id = LookupId(kind, name);
-    if (!id.ok()) {
-      return absl::Status(id.status().code(),
-                          absl::StrCat(source_, ":", line, ": ", e.key, " entry ", Quote(name),
-                                       ": cannot look up ", what, ": ", id.status().message()));
-    }
-    if (!id->has_value()) {
+    // An NSS failure keeps its errno's status code (e.g. kUnavailable for
+    // EAGAIN), so a caller can tell "try again" from "fix the config".
+    TLSD_ASSIGN_OR_RETURN(std::optional<uint32_t> id,
+                          LookupId(kind, name,
+                                   absl::StrCat(source_, ":", line, ": ", e.key, " entry ",
+                                                Quote(name), ": cannot look up ", what)));
+    if (!id.has_value()) {
       uint32_t unused;
       // "1000" in quotes is a name, not a number; say so rather than leave
       // the admin staring at a user that obviously exists.
@@ -646,7 +648,7 @@ absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e, IdKind kin
                                                 "quotes)"
                                               : ""));
     }
-    ids.push_back(**id);
+    ids.push_back(*id);
   }
   return ids;
 }
