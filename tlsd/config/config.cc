@@ -304,7 +304,7 @@ absl::StatusOr<std::optional<uint32_t>> LookupId(IdKind kind, const std::string&
     if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
       return std::nullopt;
     }
-    return ErrnoToStatus(rc, what);
+    return tlsd::ErrnoToStatus(rc, what);  // not absl::ErrnoToStatus (ADL)
   }
 }
 
