@@ -388,6 +388,8 @@ while read -r t; do
 done </etc/tlsd-vm/tests
 
 echo "TLSD-VM-UPTIME: tests done at $(cut -d' ' -f1 /proc/uptime)s"
+# Which modules ended up loaded (shows the kernel's crypto auto-loading).
+echo "TLSD-VM-LSMOD: $(cut -d' ' -f1 /proc/modules | sort | tr '\n' ' ')"
 echo "TLSD-VM-LANE-END status=$status"
 sync
 poweroff -f
@@ -405,17 +407,20 @@ log "initramfs $(du -h "$initrd" | cut -f1) ($(du -sh "$root" | cut -f1) unpacke
 
 # --- 4. Boot ---------------------------------------------------------------
 console=$lane/console.log
+# TCG only: /dev/kvm is present on the machines but unusable (see
+# PLATFORM-FACTS).
+qemu=(qemu-system-x86_64 -accel "tcg,thread=multi" -cpu max -m 1024 -smp 2
+      -nographic -no-reboot -net none
+      -kernel "$VMLINUZ" -initrd "$initrd"
+      -append "console=ttyS0 quiet panic=-1")
+# The same boot, for re-running by hand (Ctrl-A X quits QEMU).
+{ echo '#!/bin/sh'; printf '%q ' exec "${qemu[@]}"; echo; } >"$lane/boot.sh"
+chmod +x "$lane/boot.sh"
 log "booting $KERNEL_RELEASE under QEMU/TCG (timeout ${timeout_s}s); console -> $console"
 start=$(date +%s)
 set +e
-# TCG only: /dev/kvm is present on the machines but unusable (see
-# PLATFORM-FACTS). The sed strips CRs and the firmware's terminal escapes
-# and streams line by line.
-timeout --kill-after=10 "$timeout_s" \
-  qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
-    -nographic -no-reboot -net none \
-    -kernel "$VMLINUZ" -initrd "$initrd" \
-    -append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 |
+# The sed strips CRs and the firmware's terminal escapes, line by line.
+timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 |
   sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console"
 pipe_rc=("${PIPESTATUS[@]}")
 set -e
@@ -493,6 +498,10 @@ fi
 echo "----- vm-lane summary ($kernel, ${elapsed}s wall, console: $console) -----"
 echo "TLSD-VM-KERNEL: ${vm_release:-<none>}"
 printf '%s\n' "${summary_lines[@]}"
+# Kernel warnings don't fail the lane, but must not go unnoticed.
+if grep -q 'WARNING: CPU: ' "$console"; then
+  echo "$prog: note: kernel WARNING(s) on the console: $(grep -m1 'WARNING: CPU: ' "$console")"
+fi
 if [[ ${#reasons[@]} -gt 0 ]]; then
   for r in "${reasons[@]}"; do echo "$prog: FAIL: $r"; done
   echo "vm-lane(${vm_release:-$KERNEL_RELEASE}): $total_p passed, $total_f failed, $total_s skipped -- FAILED"
