@@ -478,9 +478,10 @@ while read -r name p s f rc; do
   else
     line="  $name: [  PASSED  ] $p test"
     if [[ $p -ne 1 ]]; then line+=s; fi
-    line+=". [  SKIPPED ] $s"
-    if [[ $f -gt 0 ]]; then line+=", [  FAILED  ] $f"; fi
+    line+=". ($s skipped"
+    if [[ $f -gt 0 ]]; then line+=", $f failed"; fi
     if [[ $rc != 0 ]]; then line+=", exit $rc"; fi
+    line+=")"
     summary_lines+=("$line")
   fi
   total_p=$((total_p + p)); total_s=$((total_s + s)); total_f=$((total_f + f))
