@@ -94,6 +94,10 @@ inline constexpr uint8_t kHandshakeKeyUpdate = 24;
 // "new_session_ticket", "key_update", or "unknown". Never null.
 const char* HandshakeTypeName(uint8_t handshake_type);
 
+// kMaxTlsPlaintextLen is the largest plaintext one record carries (2^14): a
+// RecvTlsRecord buffer this size always holds a whole control record.
+inline constexpr size_t kMaxTlsPlaintextLen = 16384;
+
 // RecordRead describes what one RecvTlsRecord call placed in the buffer.
 struct RecordRead {
   // The record's ContentType: from the TLS_GET_RECORD_TYPE cmsg, or
@@ -115,7 +119,7 @@ struct RecordRead {
 // failed: the connection is dead), EKEYEXPIRED (TLS 1.3 KeyUpdate received,
 // kernel 6.14+: RX is paused until new keys are installed), ECONNRESET, ... A
 // malformed TLS_GET_RECORD_TYPE cmsg is kInternal with errno EIO.
-absl::StatusOr<RecordRead> RecvTlsRecord(int fd, absl::Span<uint8_t> buf, int flags);
+absl::StatusOr<RecordRead> RecvTlsRecord(int fd, absl::Span<uint8_t> buf, int flags = 0);
 
 // RecordTypeFromControl extracts the record type from the control messages
 // of a received msghdr: kRecordApplicationData when there is no

@@ -1,6 +1,10 @@
 #include "common/wire/messages.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -129,6 +133,22 @@ const char* DataPathName(DataPath p) {
   return "unknown";
 }
 
+WireAddress WireAddressFromSockaddr(const struct sockaddr_storage& ss) {
+  WireAddress a;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    a.family = 4;
+    memcpy(a.addr.data(), &in->sin_addr, 4);
+    a.port = ntohs(in->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    a.family = 6;
+    memcpy(a.addr.data(), &in6->sin6_addr, 16);
+    a.port = ntohs(in6->sin6_port);
+  }
+  return a;
+}
+
 std::string WireAddress::ToString() const {
   char buf[INET6_ADDRSTRLEN] = {};
   if (family == 4) {
@@ -234,6 +254,78 @@ absl::StatusOr<ConnectionInfo> ConnectionInfo::Decode(absl::Span<const uint8_t> 
   std::copy(fingerprint.begin(), fingerprint.end(), c.client_cert_sha256.begin());
   c.sealed_state = std::string(sealed);
   return c;
+}
+
+std::vector<uint8_t> ControlRecord::Encode() const {
+  TLSD_CHECK(payload.size() <= kMaxControlPayloadLen);
+  TLSD_CHECK(sealed_state.size() <= kMaxSealedStateLen);
+  ByteWriter w;
+  w.WriteU8(record_type);
+  w.WriteU16Prefixed(payload);
+  w.WriteU16Prefixed(sealed_state);
+  return w.Take();
+}
+
+absl::StatusOr<ControlRecord> ControlRecord::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  ControlRecord c;
+  absl::string_view payload, sealed;
+  if (!r.ReadU8(&c.record_type) || !r.ReadU16Prefixed(&payload) ||
+      !r.ReadU16Prefixed(&sealed) || !r.empty()) {
+    return Malformed("CONTROL_RECORD");
+  }
+  // Application data never goes to tlsd: the worker reads it itself.
+  if (c.record_type < 20 || c.record_type > 22) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CONTROL_RECORD: record type ", c.record_type, " is not a control record"));
+  }
+  if (payload.empty() || payload.size() > kMaxControlPayloadLen) {
+    return absl::InvalidArgumentError("CONTROL_RECORD: payload empty or longer than a record");
+  }
+  if (sealed.empty() || sealed.size() > kMaxSealedStateLen) {
+    return absl::InvalidArgumentError("CONTROL_RECORD: sealed state missing or too long");
+  }
+  c.payload = std::string(payload);
+  c.sealed_state = std::string(sealed);
+  return c;
+}
+
+std::vector<uint8_t> ControlVerdict::Encode() const {
+  TLSD_CHECK(sealed_state.size() <= kMaxSealedStateLen);
+  ByteWriter w;
+  w.WriteU8(static_cast<uint8_t>(action));
+  w.WriteU8(has_alert ? 1 : 0);
+  w.WriteU8(alert);
+  w.WriteU16Prefixed(sealed_state);
+  w.WriteU16Prefixed(message.size() > kMaxErrorMessageLen
+                         ? absl::string_view(message).substr(0, kMaxErrorMessageLen)
+                         : absl::string_view(message));
+  return w.Take();
+}
+
+absl::StatusOr<ControlVerdict> ControlVerdict::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  ControlVerdict v;
+  uint8_t action;
+  absl::string_view sealed, message;
+  if (!r.ReadU8(&action) || !ReadBool(r, &v.has_alert) || !r.ReadU8(&v.alert) ||
+      !r.ReadU16Prefixed(&sealed) || !r.ReadU16Prefixed(&message) || !r.empty()) {
+    return Malformed("CONTROL_VERDICT");
+  }
+  if (action < 1 || action > 3) {
+    return absl::InvalidArgumentError("CONTROL_VERDICT: unknown action");
+  }
+  if (!v.has_alert && v.alert != 0) {
+    return absl::InvalidArgumentError("CONTROL_VERDICT: alert without has_alert");
+  }
+  if (sealed.size() > kMaxSealedStateLen || message.size() > kMaxErrorMessageLen ||
+      !IsPrintable(message)) {
+    return absl::InvalidArgumentError("CONTROL_VERDICT: field too long or not printable");
+  }
+  v.action = static_cast<ControlAction>(action);
+  v.sealed_state = std::string(sealed);
+  v.message = std::string(message);
+  return v;
 }
 
 }  // namespace tlsd

@@ -6,6 +6,8 @@
 // Encode() never fails: the fields were validated where they were produced
 // (and the Encode functions TLSD_CHECK the length limits).
 
+#include <sys/socket.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -57,6 +59,10 @@ struct WireAddress {
   bool operator==(const WireAddress&) const = default;
 };
 
+// WireAddressFromSockaddr converts an AF_INET/AF_INET6 socket address; any
+// other family gives the "unknown" address.
+WireAddress WireAddressFromSockaddr(const struct sockaddr_storage& ss);
+
 // CONNECTION / CONNECT_REPLY metadata, sent with the connection's fd.
 struct ConnectionInfo {
   uint64_t connection_id = 0;
@@ -82,6 +88,42 @@ struct ConnectionInfo {
   std::vector<uint8_t> Encode() const;
   static absl::StatusOr<ConnectionInfo> Decode(absl::Span<const uint8_t> in);
   bool operator==(const ConnectionInfo&) const = default;
+};
+
+// CONTROL_RECORD: a worker met a TLS record that is not application data on
+// a kTLS socket (an alert, a KeyUpdate, a NewSessionTicket, a renegotiation
+// attempt) and hands it to tlsd with the socket (as the frame's fd) and the
+// sealed state it got with the connection.
+inline constexpr size_t kMaxControlPayloadLen = 16384;  // one TLS record
+
+struct ControlRecord {
+  uint8_t record_type = 0;  // 21 alert, 22 handshake, 20 change_cipher_spec
+  std::string payload;      // the record's plaintext
+  std::string sealed_state;
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<ControlRecord> Decode(absl::Span<const uint8_t> in);
+};
+
+// What the worker does after tlsd handled a control record.
+enum class ControlAction : uint8_t {
+  kContinue = 1,     // handled (rekeyed, ticket stored, renegotiation refused): keep reading
+  kEndOfStream = 2,  // the peer closed (close_notify answered), or tlsd ended it cleanly
+  kFailed = 3,       // a fatal alert was received or sent: the connection is dead
+};
+
+// CONTROL_VERDICT: tlsd's answer. `sealed_state` replaces the worker's copy
+// (new keys after a KeyUpdate); `alert` is the alert received or sent, if
+// any; `message` says what happened, for the worker's logs.
+struct ControlVerdict {
+  ControlAction action = ControlAction::kFailed;
+  uint8_t alert = 0;
+  bool has_alert = false;
+  std::string sealed_state;
+  std::string message;  // at most 1024 bytes, printable
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<ControlVerdict> Decode(absl::Span<const uint8_t> in);
 };
 
 }  // namespace tlsd

@@ -17,8 +17,9 @@
 #include "absl/strings/str_replace.h"
 #include "common/base/errno_status.h"
 #include "common/base/status_macros.h"
-#include "tlsd/tls/ktls_record_io.h"
+#include "common/ktls/record_io.h"
 #include "tlsd/tls/ossl_error.h"
+#include "tlsd/tls/sock_diag.h"
 
 namespace tlsd {
 namespace testing {
@@ -71,6 +72,11 @@ void RunSide(SSL* ssl, int fd, bool is_server, const KtlsOptions& opts,
 bool InVmLane() {
   const char* v = ::getenv("TLSD_IN_VM");
   return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+bool SockDiagAvailable() {
+  absl::StatusOr<TcpPair> pair = MakeTcpPair();
+  return pair.ok() && QueryTcpUlpDiag(pair->client.get()).ok();
 }
 
 void PrintTo(const TlsParams& params, std::ostream* os) {
@@ -217,18 +223,18 @@ absl::StatusOr<ReadAllResult> ReadAll(int fd, size_t len) {
   std::string handshake;  // handshake bytes, possibly split across records
   std::vector<uint8_t> buf(4 * kMaxTlsPlaintextLen);
   while (result.data.size() < len) {
-    TLSD_ASSIGN_OR_RETURN(TlsRecordRead r,
+    TLSD_ASSIGN_OR_RETURN(RecordRead r,
                           RecvTlsRecord(fd, absl::MakeSpan(buf)));
-    if (r.eof) {
+    if (r.len == 0) {  // end of stream
       return absl::UnavailableError(absl::StrCat(
           "ReadAll: EOF after ", result.data.size(), " of ", len, " bytes"));
     }
     const char* bytes = reinterpret_cast<const char*>(buf.data());
-    if (r.record_type == kTlsRecordApplicationData) {
+    if (r.record_type == kRecordApplicationData) {
       result.data.append(bytes, r.len);
       continue;
     }
-    if (r.record_type != kTlsRecordHandshake) {
+    if (r.record_type != kRecordHandshake) {
       return absl::InternalError(
           absl::StrCat("ReadAll: unexpected record type ", r.record_type));
     }

@@ -41,6 +41,11 @@ bool InVmLane();
     }                                                                      \
   } while (0)
 
+// SockDiagAvailable is true when the kernel answers a TCP sock_diag lookup
+// (tcp_diag is a module on Debian kernels; a minimal VM may lack it). Then a
+// root process gets verified kTLS modes from CompleteKtls.
+bool SockDiagAvailable();
+
 // TlsParams is one (version, AEAD) combination under test.
 struct TlsParams {
   TlsVersion version;

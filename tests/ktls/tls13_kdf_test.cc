@@ -27,7 +27,7 @@
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_certs.h"
 #include "tlsd/tls/ktls.h"
-#include "tlsd/tls/ktls_record_io.h"
+#include "common/ktls/record_io.h"
 #include "tlsd/tls/ossl_error.h"
 #include "tlsd/tls/ossl_ptr.h"
 
@@ -318,9 +318,9 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
   TLSD_ASSERT_OK_AND_ASSIGN(CryptoInfo server_rx,
                             RxInfoFromSecret(cipher, server_view->client));
   TLSD_ASSERT_OK_AND_ASSIGN(RawRecord rec, ReadRawRecord(conn.fds.server.get()));
-  EXPECT_EQ(rec.header[0], kTlsRecordApplicationData);  // outer type
+  EXPECT_EQ(rec.header[0], kRecordApplicationData);  // outer type
   TLSD_ASSERT_OK_AND_ASSIGN(Opened opened, OpenRecord(server_rx, 0, rec));
-  EXPECT_EQ(opened.inner_type, kTlsRecordApplicationData);
+  EXPECT_EQ(opened.inner_type, kRecordApplicationData);
   EXPECT_EQ(opened.content, "hello");
 
   // A KeyUpdate: sent under the old key (sequence 1), then data under
@@ -329,7 +329,7 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
   ASSERT_EQ(SSL_write(conn.client.get(), "again", 5), 5);
   TLSD_ASSERT_OK_AND_ASSIGN(rec, ReadRawRecord(conn.fds.server.get()));
   TLSD_ASSERT_OK_AND_ASSIGN(opened, OpenRecord(server_rx, 1, rec));
-  EXPECT_EQ(opened.inner_type, kTlsRecordHandshake);
+  EXPECT_EQ(opened.inner_type, kRecordHandshake);
   ASSERT_EQ(opened.content.size(), 5u);
   EXPECT_EQ(opened.content[0], 24);  // key_update
   TLSD_ASSERT_OK_AND_ASSIGN(SecretBytes next,
@@ -350,11 +350,11 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
   for (;; ++seq) {
     TLSD_ASSERT_OK_AND_ASSIGN(rec, ReadRawRecord(conn.fds.client.get()));
     TLSD_ASSERT_OK_AND_ASSIGN(opened, OpenRecord(client_rx, seq, rec));
-    if (opened.inner_type == kTlsRecordApplicationData) {
+    if (opened.inner_type == kRecordApplicationData) {
       EXPECT_EQ(opened.content, "world");
       break;
     }
-    ASSERT_EQ(opened.inner_type, kTlsRecordHandshake);
+    ASSERT_EQ(opened.inner_type, kRecordHandshake);
     EXPECT_EQ(opened.content[0], 4);  // new_session_ticket
     ++num_tickets;
   }

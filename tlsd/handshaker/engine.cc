@@ -62,27 +62,11 @@ constexpr size_t kRelayChunk = 16 * 1024;  // one TLS record's worth
 constexpr int kMaxAcceptsPerWakeup = 64;   // fairness between listeners
 constexpr absl::Duration kQueueRetryInterval = absl::Milliseconds(20);
 
-WireAddress ToWireAddress(const sockaddr_storage& ss) {
-  WireAddress a;
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    a.family = 4;
-    memcpy(a.addr.data(), &in->sin_addr, 4);
-    a.port = ntohs(in->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    a.family = 6;
-    memcpy(a.addr.data(), &in6->sin6_addr, 16);
-    a.port = ntohs(in6->sin6_port);
-  }
-  return a;
-}
-
 WireAddress LocalAddress(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return WireAddress{};
-  return ToWireAddress(ss);
+  return WireAddressFromSockaddr(ss);
 }
 
 // OpenSslFailure describes why a handshake step failed, for the log line.
@@ -241,7 +225,7 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   sockaddr_storage peer{};
   socklen_t len = sizeof(peer);
   getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len);
-  c->info.peer = ToWireAddress(peer);
+  c->info.peer = WireAddressFromSockaddr(peer);
   c->info.local = LocalAddress(sock.get());
   c->tcp = std::move(sock);
   absl::StatusOr<SslPtr> ssl = l.service->tls->NewSsl(c->tcp.get());
@@ -342,6 +326,20 @@ void Engine::OnHandshakeDone(Conn& c) {
     return;
   }
   if (in_kernel) {
+    // What tlsd needs to answer this connection's control records later
+    // travels with it, sealed; the traffic secrets then leave our memory.
+    const Tls13TrafficSecrets* secrets = CapturedTrafficSecrets(ssl);
+    const SecretBytes none;
+    absl::StatusOr<std::string> sealed = SealForHandoff(
+        *rt_.sealer, c.tcp.get(), /*is_server=*/true, info.connection_id, info.tls_version,
+        info.cipher_suite, secrets != nullptr ? secrets->client : none,
+        secrets != nullptr ? secrets->server : none);
+    ForgetTrafficSecrets(ssl);
+    if (!sealed.ok()) {
+      FailAfterHandshake(c, "refused", absl::StrCat("sealing state: ", sealed.status().message()));
+      return;
+    }
+    info.sealed_state = std::move(*sealed);
     c.handoff_fd = std::move(c.tcp);  // ssl still borrows it until handoff
   } else if (svc.ktls == KtlsPolicy::kRequire) {
     rt_.stats.refused_ktls_required.fetch_add(1, std::memory_order_relaxed);

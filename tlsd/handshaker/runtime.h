@@ -9,6 +9,8 @@
 
 #include "common/base/unique_fd.h"
 #include "tlsd/config/config.h"
+#include "tlsd/control/control_records.h"
+#include "tlsd/control/sealed_state.h"
 #include "tlsd/handshaker/service_tls.h"
 #include "tlsd/supervisor/backends.h"
 
@@ -25,6 +27,8 @@ struct Stats {
   std::atomic<uint64_t> refused_ktls_required{0};
   std::atomic<uint64_t> refused_no_backend{0};
   std::atomic<uint64_t> relay_bytes{0};
+  std::atomic<uint64_t> control_records{0};
+  std::atomic<uint64_t> control_records_refused{0};
 };
 
 // A service as the engine sees it: its config and its TLS contexts.
@@ -49,6 +53,10 @@ struct Runtime {
   std::vector<std::unique_ptr<ServiceRuntime>> services;
   std::vector<Listener> listeners;
   std::unique_ptr<Backends> backends;
+  // Seals per-connection state for workers, so tlsd keeps no table of
+  // handed-off connections; opens it again when a control record comes back.
+  std::unique_ptr<Sealer> sealer = Sealer::Random();
+  ControlRecordPolicy control_policy;
   Stats stats;
   std::atomic<uint64_t> next_connection_id{1};
   unsigned num_threads = 1;

@@ -11,8 +11,9 @@
 
 namespace tlsd {
 
-absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(UniqueFd listener,
-                                                                       Backends& backends) {
+absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(
+    UniqueFd listener, Backends& backends, const Sealer& sealer,
+    const ControlRecordPolicy& policy) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.valid()) return ErrnoToStatus(errno, "epoll_create1");
   epoll_event ev{};
@@ -22,7 +23,7 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(UniqueFd 
     return ErrnoToStatus(errno, "epoll add control socket");
   }
   return std::unique_ptr<ControlService>(
-      new ControlService(std::move(listener), std::move(epoll), backends));
+      new ControlService(std::move(listener), std::move(epoll), backends, sealer, policy));
 }
 
 void ControlService::OnReady() {
@@ -78,9 +79,39 @@ void ControlService::OnPeer(uint64_t id) {
                   absl::StrCat("unexpected ", MsgTypeName(frame->header.type),
                                " from a subscribed worker"));
   }
+  if (frame->header.type == MsgType::kControlRecord) return OnControlRecord(id, *frame);
   if (frame->header.type != MsgType::kHello || frame->fd.valid()) {
-    return Refuse(id, EPROTO, "expected HELLO without an fd");
+    return Refuse(id, EPROTO, "expected HELLO without an fd, or CONTROL_RECORD with one");
   }
+  OnHello(id, *frame);
+}
+
+void ControlService::OnControlRecord(uint64_t id, Frame& frame) {
+  Peer& peer = peers_.find(id)->second;
+  if (!frame.fd.valid()) return Refuse(id, EPROTO, "CONTROL_RECORD without the connection's fd");
+  absl::StatusOr<ControlRecord> record = ControlRecord::Decode(frame.payload);
+  if (!record.ok()) return Refuse(id, EINVAL, std::string(record.status().message()));
+  absl::StatusOr<ControlVerdict> verdict =
+      AnswerControlRecord(sealer_, policy_, *record, frame.fd.get());
+  if (!verdict.ok()) {
+    TLSD_LOG(Warning) << "control record from pid " << peer.link->cred.pid << " uid "
+                      << peer.link->cred.uid << " refused: " << verdict.status().message();
+    ErrorMsg err{static_cast<uint32_t>(absl::IsPermissionDenied(verdict.status()) ? EPERM : EINVAL),
+                 std::string(verdict.status().message())};
+    (void)SendFrame(peer.link->sock.get(), MsgType::kError, frame.header.request_id,
+                    err.Encode(), -1, MSG_DONTWAIT);
+    return;  // the fd (frame.fd) is closed; the peer may send more
+  }
+  if (!SendFrame(peer.link->sock.get(), MsgType::kControlVerdict, frame.header.request_id,
+                 verdict->Encode(), -1, MSG_DONTWAIT)
+           .ok()) {
+    Close(id);
+  }
+}
+
+void ControlService::OnHello(uint64_t id, Frame& frame_ref) {
+  Peer& peer = peers_.find(id)->second;
+  const Frame* frame = &frame_ref;
   absl::StatusOr<Hello> hello = Hello::Decode(frame->payload);
   if (!hello.ok()) return Refuse(id, EINVAL, std::string(hello.status().message()));
   Backend* backend = backends_.Find(hello->backend);

@@ -9,20 +9,27 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/base/unique_fd.h"
+#include "common/ipc/seqpacket.h"
+#include "tlsd/control/control_records.h"
+#include "tlsd/control/sealed_state.h"
 #include "tlsd/supervisor/backends.h"
 
 namespace tlsd {
 
-// ControlService answers local peers on tlsd's control socket. A worker sends
-// HELLO{backend}; tlsd checks the backend exists, is a pull backend, and that
-// the peer's SO_PEERCRED uid/gid is allowed, then answers HELLO_OK and from
-// then on sends it CONNECTION frames, or answers ERROR and closes. A peer that
-// sends anything malformed is closed; nothing else is affected.
+// ControlService answers local peers on tlsd's control socket.
+//  - HELLO{backend}: tlsd checks the backend exists, is a pull backend, and
+//    that the peer's SO_PEERCRED uid/gid is allowed, then answers HELLO_OK and
+//    from then on sends it CONNECTION frames; or answers ERROR and closes.
+//  - CONTROL_RECORD (+ the kTLS socket): answered with CONTROL_VERDICT, or
+//    ERROR when the sealed state does not belong to that socket. Any number
+//    per peer; the socket is closed after each answer.
+// A peer that sends anything malformed is closed; nothing else is affected.
 class ControlService {
  public:
   // Create serves `listener` (a listening SOCK_SEQPACKET socket).
-  static absl::StatusOr<std::unique_ptr<ControlService>> Create(UniqueFd listener,
-                                                                Backends& backends);
+  static absl::StatusOr<std::unique_ptr<ControlService>> Create(
+      UniqueFd listener, Backends& backends, const Sealer& sealer,
+      const ControlRecordPolicy& policy);
   // fd is readable when OnReady has work; add it to an event loop.
   int fd() const { return epoll_.get(); }
   // OnReady accepts new peers and handles their frames, without blocking.
@@ -33,8 +40,15 @@ class ControlService {
     std::shared_ptr<WorkerLink> link;
     Backend* subscribed = nullptr;
   };
-  ControlService(UniqueFd listener, UniqueFd epoll, Backends& backends)
-      : listener_(std::move(listener)), epoll_(std::move(epoll)), backends_(backends) {}
+  ControlService(UniqueFd listener, UniqueFd epoll, Backends& backends, const Sealer& sealer,
+                 const ControlRecordPolicy& policy)
+      : listener_(std::move(listener)),
+        epoll_(std::move(epoll)),
+        backends_(backends),
+        sealer_(sealer),
+        policy_(policy) {}
+  void OnHello(uint64_t id, Frame& frame);
+  void OnControlRecord(uint64_t id, Frame& frame);
   void Accept();
   void OnPeer(uint64_t id);
   void Refuse(uint64_t id, int code, const std::string& why);
@@ -43,6 +57,8 @@ class ControlService {
   UniqueFd listener_;
   UniqueFd epoll_;
   Backends& backends_;
+  const Sealer& sealer_;
+  const ControlRecordPolicy& policy_;
   absl::flat_hash_map<uint64_t, Peer> peers_;
   uint64_t next_id_ = 1;
 };

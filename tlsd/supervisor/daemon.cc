@@ -115,7 +115,7 @@ int RunDaemon(Config config, unsigned threads_override) {
     return kExitOsErr;
   }
   absl::StatusOr<std::unique_ptr<ControlService>> control_service =
-      ControlService::Create(std::move(*control), *rt->backends);
+      ControlService::Create(std::move(*control), *rt->backends, *rt->sealer, rt->control_policy);
   if (!control_service.ok()) {
     TLSD_LOG(Error) << control_service.status().message();
     return kExitOsErr;

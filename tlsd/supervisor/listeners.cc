@@ -45,7 +45,11 @@ absl::StatusOr<UniqueFd> ListenTcp(const ListenAddress& address) {
   if (!fd.valid()) return ErrnoToStatus(errno, absl::StrCat("socket for ", address.text));
   int one = 1, zero = 0;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (any) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  // "*" is dual-stack; an explicit "[::]" is IPv6 only, so that it can sit
+  // beside "0.0.0.0" on the same port (docs/config.md, as nginx does).
+  if (res->ai_family == AF_INET6) {
+    setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, any ? &zero : &one, sizeof(int));
+  }
   if (bind(fd.get(), res->ai_addr, res->ai_addrlen) != 0) {
     return ErrnoToStatus(errno, absl::StrCat("bind ", address.text));
   }

@@ -469,8 +469,8 @@ absl::Status InstallKtlsDirection(int fd, Direction dir,
     case EBUSY:
     case EEXIST:
       return Reword(status, absl::StatusCode::kFailedPrecondition,
-                    absl::StrCat(what, ": already set (kernels before 6.14 "
-                                       "cannot rekey)"));
+                    absl::StrCat(what, ": already set (TLS 1.2 is never "
+                                       "rekeyed; TLS 1.3 needs kernel 6.14+)"));
     default:
       return status;
   }
@@ -718,9 +718,15 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
         rx_why = "kernel reports rx not configured";
       }
     } else if (!diag.ok()) {
-      notes.push_back(absl::StrCat("mode unverified: ", diag.status().message()));
+      outcome.unverified_why = std::string(diag.status().message());
+    } else {
+      // The ULP is attached (the kernel took a direction), so a reply
+      // without it means the kernel would not tell us.
+      outcome.unverified_why =
+          "sock_diag: no ULP info in the reply (needs CAP_NET_ADMIN)";
     }
-    // has_ulp_info == false: no CAP_NET_ADMIN; "sw(unverified)" says it.
+  } else if (tx_in_kernel || rx_in_kernel) {
+    outcome.unverified_why = "sock_diag verification not asked for";
   }
 
   std::vector<std::string> parts;

@@ -133,8 +133,11 @@ absl::Status AttachTlsUlp(int fd);
 //                       crypto module missing) or refuses the combination
 //                       (EOPNOTSUPP/ENOTSUPP)
 //   kInvalidArgument    EINVAL: the kernel rejected version/cipher/length
-//   kFailedPrecondition EBUSY/EEXIST: the direction is already set (kernels
-//                       before 6.14 cannot rekey); or as AttachTlsUlp
+//   kFailedPrecondition EBUSY/EEXIST: the direction is already set and this
+//                       is not a rekey the kernel allows (TLS 1.3 only, kernel
+//                       6.14+, same cipher); or as AttachTlsUlp
+// On 6.14+ a second TLS 1.3 call with the next key succeeds: that is the
+// rekey after a KeyUpdate (TX: send the KeyUpdate record first).
 //   others              as ErrnoToStatus
 // Every error keeps the errno in its payload (StatusToErrno).
 absl::Status InstallKtlsDirection(int fd, Direction dir,
@@ -220,6 +223,10 @@ struct KtlsOutcome {
   KtlsMode rx = KtlsMode::kNone;
   // tx/rx were read back from the kernel with sock_diag.
   bool verified = false;
+  // Why they were not, when a direction is in the kernel but verified is
+  // false (e.g. "sock_diag: no ULP info (needs CAP_NET_ADMIN)"). Kept apart
+  // from `reason`: an unverified direction is still in the kernel.
+  std::string unverified_why;
   // tlsd (not OpenSSL) installed RX from the captured secret. Then OpenSSL
   // does not know the kernel decrypts: the SSL object must never read from
   // this socket again (SSL_read, a bidirectional SSL_shutdown).
@@ -227,7 +234,8 @@ struct KtlsOutcome {
   // Empty when both directions are in the kernel with every option asked
   // for. Otherwise "why" in the STYLE.md form: one cause shared by both
   // directions (e.g. "kernel has no TLS ULP"), or "tx: ...; rx: ...", then
-  // notes about options (e.g. "rx_expect_no_pad: ...").
+  // notes about options that were not applied (e.g. "rx_expect_no_pad:
+  // ...").
   std::string reason;
 };
 

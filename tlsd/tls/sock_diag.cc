@@ -202,7 +202,20 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
       if (err->error == 0) {
         continue;  // an ACK; the data message is what we want
       }
-      return ErrnoToStatus(-err->error, "sock_diag: lookup");
+      absl::Status status = ErrnoToStatus(-err->error, "sock_diag: lookup");
+      if (-err->error == ENOENT) {
+        // The lookup fails the same way when no TCP diag handler is
+        // registered (CONFIG_INET_TCP_DIAG=m and tcp_diag not loadable).
+        absl::Status out(status.code(),
+                         "sock_diag: lookup: no such socket, or the kernel "
+                         "has no TCP sock_diag (tcp_diag module)");
+        status.ForEachPayload(
+            [&out](absl::string_view url, const absl::Cord& payload) {
+              out.SetPayload(url, payload);
+            });
+        return out;
+      }
+      return status;
     }
     if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY) {
       continue;

@@ -41,7 +41,9 @@ struct TcpUlpDiag {
 // QueryTcpUlpDiag asks the kernel about the connected TCP socket `fd`
 // (AF_INET or AF_INET6) by its 4-tuple. Needs socket(AF_NETLINK) to be
 // allowed (seccomp). Errors: kFailedPrecondition if `fd` is not a connected
-// TCP socket; kNotFound if the kernel no longer knows the 4-tuple; errno
+// TCP socket; kNotFound if the kernel no longer knows the 4-tuple or has no
+// TCP sock_diag at all (tcp_diag is a module on Debian; it autoloads for
+// root, and must be present in minimal VMs and containers); errno
 // statuses for netlink failures; kInternal for a reply that does not parse.
 absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd);
 

@@ -1,0 +1,42 @@
+#ifndef TLSD_TLSD_CONTROL_CONTROL_RECORDS_H_
+#define TLSD_TLSD_CONTROL_CONTROL_RECORDS_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/wire/messages.h"
+#include "tlsd/control/sealed_state.h"
+
+namespace tlsd {
+
+// ControlRecordPolicy bounds how much work one connection can ask of tlsd.
+struct ControlRecordPolicy {
+  uint32_t max_records_per_window = 16;  // KeyUpdates, alerts, tickets...
+  absl::Duration window = absl::Seconds(10);
+};
+
+// AnswerControlRecord acts on one control record that a worker met on the
+// kTLS socket `fd` (ARCHITECTURE.md "Control records"): answers
+// close_notify, logs fatal alerts, rekeys on TLS 1.3 KeyUpdate (where the
+// kernel can), refuses renegotiation, and ends the connection with
+// unexpected_message on anything else. It first checks that the sealed state
+// belongs to `fd` (addresses in the AEAD data, and the kernel's current keys
+// equal the ones the state names); otherwise kPermissionDenied and the
+// socket is not touched. kInvalidArgument for a socket that is not a
+// connected kTLS TCP socket.
+absl::StatusOr<ControlVerdict> AnswerControlRecord(const Sealer& sealer,
+                                                   const ControlRecordPolicy& policy,
+                                                   const ControlRecord& record, int fd);
+
+// SealForHandoff builds the sealed state for a connection whose kTLS was
+// just installed: TLS 1.3 traffic secrets (empty for 1.2) and the hashes of
+// the keys the kernel now holds.
+absl::StatusOr<std::string> SealForHandoff(const Sealer& sealer, int fd, bool is_server,
+                                           uint64_t connection_id, uint16_t tls_version,
+                                           uint16_t cipher_suite, const SecretBytes& rx_secret,
+                                           const SecretBytes& tx_secret);
+
+}  // namespace tlsd
+
+#endif  // TLSD_TLSD_CONTROL_CONTROL_RECORDS_H_
