@@ -1,0 +1,116 @@
+#ifndef TLSD_LIBTLSFD_SRC_INTERNAL_H_
+#define TLSD_LIBTLSFD_SRC_INTERNAL_H_
+
+// The C++ objects behind tlsfd.h's opaque types (BoringSSL's pattern: the C
+// structs are C++ classes here, and the extern "C" entry points in tlsfd.cc
+// are thin wrappers that turn Status into -errno).
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/base/unique_fd.h"
+#include "common/ipc/seqpacket.h"
+#include "common/wire/messages.h"
+#include "libtlsfd/include/tlsfd.h"
+
+// tlsfd_conn owns one handed-off connection: its socket and its metadata.
+struct tlsfd_conn {
+  tlsfd_conn(tlsd::UniqueFd fd, tlsd::ConnectionInfo info);
+
+  // Read, Write, Shutdown implement tlsfd_read/_write/_shutdown (same
+  // contracts; `len` already clamped to SSIZE_MAX).
+  ssize_t Read(uint8_t* buf, size_t len);
+  ssize_t Write(const uint8_t* buf, size_t len);
+  int Shutdown();
+  void FillInfo(tlsfd_info* info) const;
+
+  bool ktls() const { return info_.rx_path != tlsd::DataPath::kRelay; }
+  int fd() const { return fd_.get(); }
+  int last_alert() const { return last_alert_.load(std::memory_order_relaxed); }
+
+ private:
+  ssize_t ReadKtls(uint8_t* buf, size_t len);
+  // Fail puts the read side in its final failed state and returns `error`.
+  ssize_t Fail(int error);
+
+  const tlsd::UniqueFd fd_;
+  const tlsd::ConnectionInfo info_;
+  // Derived once for tlsfd_info, so the pointers handed out stay valid.
+  std::string peer_text_;
+  std::string local_text_;
+  std::string cert_sha256_hex_;
+  sockaddr_storage peer_addr_{};
+  sockaddr_storage local_addr_{};
+
+  // Read side: touched only by the thread in tlsfd_read.
+  enum class ReadState { kOpen, kEof, kFailed };
+  ReadState read_state_ = ReadState::kOpen;
+  int read_error_ = 0;
+  int skipped_alerts_ = 0;
+  // Shared between reader and writer.
+  std::atomic<int> last_alert_{-1};
+  // Set once close_notify went out, or the connection failed so that nothing
+  // more may be sent.
+  std::atomic<bool> tx_closed_{false};
+};
+
+// tlsfd_server is a pull subscription or a push listener with its links.
+struct tlsfd_server {
+  enum class Mode { kPull, kPush };
+
+  explicit tlsfd_server(Mode m) : mode(m) {}
+  ~tlsfd_server();
+
+  const Mode mode;
+  // Pull: the control socket. Push: the listening socket.
+  tlsd::UniqueFd sock;
+  // Push: the epoll set of `sock` and every link; what tlsfd_server_fd gives.
+  tlsd::UniqueFd epoll;
+  std::vector<tlsd::UniqueFd> links;
+  // Set by tlsfd_server_listen: the socket file to remove on free, if it is
+  // still the one we bound (same device and inode).
+  std::string bound_path;
+  dev_t bound_dev = 0;
+  ino_t bound_ino = 0;
+  std::optional<uid_t> required_uid;
+  // Pull: once the subscription ended, every accept returns this.
+  absl::Status ended;
+  tlsfd_server_stats stats{};
+};
+
+namespace tlsfd::internal {
+
+// Server constructors behind tlsfd_server_*().
+absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view control_socket,
+                                                        absl::string_view backend);
+absl::StatusOr<std::unique_ptr<tlsfd_server>> Listen(absl::string_view path, mode_t mode);
+// FromFd takes `listening_fd` only on success.
+absl::StatusOr<std::unique_ptr<tlsfd_server>> FromFd(int listening_fd);
+absl::StatusOr<std::unique_ptr<tlsfd_server>> FromSystemd(const char* fdname);
+absl::Status RequirePeerUid(tlsfd_server& server, uid_t uid);
+
+// Accept implements tlsfd_accept. `flags` was validated by the caller.
+absl::StatusOr<std::unique_ptr<tlsfd_conn>> Accept(tlsfd_server& server, int flags);
+
+// ConnFromFrame turns one received frame into a connection, or says why it
+// cannot be used (then the frame, and its fd, are dropped by the caller).
+absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(tlsd::Frame frame,
+                                                          bool conn_nonblock);
+
+// SetLastError / LastError: the thread-local text behind tlsfd_last_error().
+void SetLastError(absl::string_view message);
+const char* LastError();
+
+}  // namespace tlsfd::internal
+
+#endif  // TLSD_LIBTLSFD_SRC_INTERNAL_H_
