@@ -143,8 +143,8 @@ absl::StatusOr<uint8_t> RecordTypeFromControl(const struct msghdr& msg) {
       continue;
     }
     if (c->cmsg_len != CMSG_LEN(sizeof(uint8_t))) {
-      return ErrnoToStatus(EIO, absl::StrCat("TLS record type: cmsg of ",
-                                             c->cmsg_len - CMSG_LEN(0), " bytes"));
+      return ErrnoToStatus(
+          EIO, absl::StrCat("TLS record type: cmsg of ", c->cmsg_len - CMSG_LEN(0), " bytes"));
     }
     memcpy(&record_type, CMSG_DATA(c), sizeof(record_type));
   }
@@ -197,8 +197,8 @@ absl::Status SendTlsRecord(int fd, uint8_t record_type, absl::Span<const uint8_t
     ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoToStatus(errno, absl::StrCat("send TLS ", RecordTypeName(record_type),
-                                               " record"));
+      return ErrnoToStatus(errno,
+                           absl::StrCat("send TLS ", RecordTypeName(record_type), " record"));
     }
     sent += static_cast<size_t>(n);
   } while (sent < payload.size());

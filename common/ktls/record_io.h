@@ -85,8 +85,8 @@ const char* AlertName(uint8_t description);
 
 // HandshakeType values that can follow a completed handshake (RFC 8446 4,
 // RFC 5246 7.4): the only handshake messages a kTLS socket can surface.
-inline constexpr uint8_t kHandshakeHelloRequest = 0;     // TLS 1.2 renegotiation
-inline constexpr uint8_t kHandshakeClientHello = 1;      // TLS 1.2 renegotiation
+inline constexpr uint8_t kHandshakeHelloRequest = 0;  // TLS 1.2 renegotiation
+inline constexpr uint8_t kHandshakeClientHello = 1;   // TLS 1.2 renegotiation
 inline constexpr uint8_t kHandshakeNewSessionTicket = 4;
 inline constexpr uint8_t kHandshakeKeyUpdate = 24;
 

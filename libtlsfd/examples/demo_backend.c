@@ -38,24 +38,25 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_active = 0;
 
-static void usage(const char *why) {
+static void usage(const char* why) {
   if (why != NULL) fprintf(stderr, PROG ": %s\n", why);
-  fprintf(stderr,
-          "usage: " PROG " --control PATH --backend NAME [--echo]\n"
-          "       " PROG " --listen PATH [--mode OCTAL] [--echo]\n"
-          "       " PROG " --systemd NAME [--echo]\n");
+  fprintf(stderr, "usage: " PROG
+                  " --control PATH --backend NAME [--echo]\n"
+                  "       " PROG
+                  " --listen PATH [--mode OCTAL] [--echo]\n"
+                  "       " PROG " --systemd NAME [--echo]\n");
   exit(EXIT_USAGE);
 }
 
 /* A growable string for the response body. Out of memory ends the process:
  * this is a demo, not a place for partial answers. */
 struct buf {
-  char *data;
+  char* data;
   size_t len;
   size_t cap;
 };
 
-static void buf_printf(struct buf *b, const char *fmt, ...) {
+static void buf_printf(struct buf* b, const char* fmt, ...) {
   for (;;) {
     va_list ap;
     va_start(ap, fmt);
@@ -68,7 +69,7 @@ static void buf_printf(struct buf *b, const char *fmt, ...) {
       return;
     }
     size_t cap = (b->cap == 0 ? 1024 : b->cap * 2) + (size_t)n;
-    char *p = realloc(b->data, cap);
+    char* p = realloc(b->data, cap);
     if (p == NULL) {
       fprintf(stderr, PROG ": out of memory\n");
       exit(EXIT_RUNTIME);
@@ -79,7 +80,7 @@ static void buf_printf(struct buf *b, const char *fmt, ...) {
 }
 
 /* describe appends the metadata as "key: value" items joined by `sep`. */
-static void describe(struct buf *b, const struct tlsfd_info *in, const char *sep) {
+static void describe(struct buf* b, const struct tlsfd_info* in, const char* sep) {
   buf_printf(b, "connection_id: %llu%s", (unsigned long long)in->connection_id, sep);
   buf_printf(b, "service: %s%s", in->service, sep);
   buf_printf(b, "backend: %s%s", in->backend, sep);
@@ -100,7 +101,7 @@ static void describe(struct buf *b, const struct tlsfd_info *in, const char *sep
   buf_printf(b, "handshake_us: %lu", (unsigned long)in->handshake_us);
 }
 
-static int write_all(tlsfd_conn *c, const char *p, size_t len) {
+static int write_all(tlsfd_conn* c, const char* p, size_t len) {
   while (len > 0) {
     ssize_t n = tlsfd_write(c, p, len);
     if (n == -EINTR) continue;
@@ -111,7 +112,7 @@ static int write_all(tlsfd_conn *c, const char *p, size_t len) {
   return 0;
 }
 
-static void reply(tlsfd_conn *c, const char *status, const char *body, size_t body_len) {
+static void reply(tlsfd_conn* c, const char* status, const char* body, size_t body_len) {
   char head[256];
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
@@ -120,8 +121,8 @@ static void reply(tlsfd_conn *c, const char *status, const char *body, size_t bo
   if (write_all(c, head, (size_t)n) == 0) write_all(c, body, body_len);
 }
 
-static void serve_http(tlsfd_conn *c) {
-  char *req = malloc(MAX_HEADER);
+static void serve_http(tlsfd_conn* c) {
+  char* req = malloc(MAX_HEADER);
   if (req == NULL) return;
   size_t len = 0;
   int complete = 0;
@@ -147,7 +148,7 @@ static void serve_http(tlsfd_conn *c) {
     return;
   }
   /* The request line must end in " HTTP/1.x". */
-  char *eol = memchr(req, '\r', len);
+  char* eol = memchr(req, '\r', len);
   int ok = eol != NULL && eol - req >= 9 && memcmp(eol - 9, " HTTP/1.", 8) == 0;
   free(req);
   if (!ok) {
@@ -170,7 +171,7 @@ static void serve_http(tlsfd_conn *c) {
   free(body.data);
 }
 
-static void serve_echo(tlsfd_conn *c) {
+static void serve_echo(tlsfd_conn* c) {
   struct tlsfd_info info;
   memset(&info, 0, sizeof(info));
   info.struct_size = sizeof(info);
@@ -186,8 +187,8 @@ static void serve_echo(tlsfd_conn *c) {
     if (n == -EINTR) continue;
     if (n < 0) {
       int alert = tlsfd_conn_last_alert(c);
-      fprintf(stderr, PROG ": read: %s%s%s\n", tlsfd_strerror((int)n),
-              alert >= 0 ? ", alert " : "", alert >= 0 ? tlsfd_alert_name(alert) : "");
+      fprintf(stderr, PROG ": read: %s%s%s\n", tlsfd_strerror((int)n), alert >= 0 ? ", alert " : "",
+              alert >= 0 ? tlsfd_alert_name(alert) : "");
       return;
     }
     if (n == 0) return;
@@ -195,8 +196,8 @@ static void serve_echo(tlsfd_conn *c) {
   }
 }
 
-static void *conn_thread(void *arg) {
-  tlsfd_conn *c = arg;
+static void* conn_thread(void* arg) {
+  tlsfd_conn* c = arg;
   if (g_echo) {
     serve_echo(c);
   } else {
@@ -215,13 +216,13 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   const char *control = NULL, *backend = NULL, *listen_path = NULL, *systemd_name = NULL;
   long mode = 0660;
   int have_mode = 0;
   for (int i = 1; i < argc; ++i) {
-    const char *a = argv[i];
-    const char **slot = NULL;
+    const char* a = argv[i];
+    const char** slot = NULL;
     if (strcmp(a, "--control") == 0) {
       slot = &control;
     } else if (strcmp(a, "--backend") == 0) {
@@ -232,7 +233,7 @@ int main(int argc, char **argv) {
       slot = &systemd_name;
     } else if (strcmp(a, "--mode") == 0) {
       if (i + 1 >= argc) usage("--mode needs a value");
-      char *end = NULL;
+      char* end = NULL;
       mode = strtol(argv[++i], &end, 8);
       if (*argv[i] == '\0' || *end != '\0' || mode < 0 || mode > 07777) {
         usage("--mode must be an octal file mode such as 0660");
@@ -267,7 +268,7 @@ int main(int argc, char **argv) {
    * anyway, as a server should. */
   signal(SIGPIPE, SIG_IGN);
 
-  tlsfd_server *srv = NULL;
+  tlsfd_server* srv = NULL;
   int rc;
   if (control != NULL) {
     rc = tlsfd_server_subscribe(control, backend, &srv);
@@ -278,7 +279,9 @@ int main(int argc, char **argv) {
   }
   if (rc < 0) {
     fprintf(stderr, PROG ": %s: %s\n",
-            control != NULL ? "subscribe" : listen_path != NULL ? "listen" : "systemd socket",
+            control != NULL       ? "subscribe"
+            : listen_path != NULL ? "listen"
+                                  : "systemd socket",
             tlsfd_last_error()[0] != '\0' ? tlsfd_last_error() : tlsfd_strerror(rc));
     return EXIT_RUNTIME;
   }
@@ -298,7 +301,7 @@ int main(int argc, char **argv) {
     while (g_active >= MAX_CONNS) pthread_cond_wait(&g_cv, &g_mu);
     pthread_mutex_unlock(&g_mu);
 
-    tlsfd_conn *c = NULL;
+    tlsfd_conn* c = NULL;
     rc = tlsfd_accept(srv, &c, 0);
     if (rc == -EINTR) continue;
     if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {

@@ -80,7 +80,7 @@ extern "C" {
 
 /* tlsfd_version returns the library's version as "MAJOR.MINOR.PATCH". The
  * string is static. */
-TLSFD_EXPORT const char *tlsfd_version(void);
+TLSFD_EXPORT const char* tlsfd_version(void);
 
 /* tlsfd_server is a source of connections: a pull subscription to tlsd or a
  * push listener that tlsd connects to. Create one with tlsfd_server_*(),
@@ -115,12 +115,13 @@ typedef struct tlsfd_conn tlsfd_conn;
  *                  a peer its policy does not allow, -ECONNREFUSED for an
  *                  unknown backend); its message is in tlsfd_last_error()
  *   -ENOMEM        out of memory */
-TLSFD_EXPORT int tlsfd_server_subscribe(const char *control_socket, const char *backend,
-                                        tlsfd_server **out);
+TLSFD_EXPORT int tlsfd_server_subscribe(const char* control_socket, const char* backend,
+                                        tlsfd_server** out);
 
 /* tlsfd_server_listen creates a push server: it binds a SOCK_SEQPACKET
- * socket at `socket_path` (replacing a stale socket file left there, never
- * any other kind of file), chmods it to `mode` and listens. Configure tlsd's
+ * socket at `socket_path` (replacing a stale socket file left there, but
+ * never a socket another process still listens on, nor any other kind of
+ * file), chmods it to `mode` and listens. Configure tlsd's
  * backend with this path. Since anyone who can connect to the socket can
  * hand you "connections" with metadata of their choosing, pick `mode` so
  * that only tlsd can connect (0600 if tlsd runs as your user, 0660 with a
@@ -130,9 +131,10 @@ TLSFD_EXPORT int tlsfd_server_subscribe(const char *control_socket, const char *
  *
  * On success stores a new server in *out (the caller owns it) and returns 0.
  * Errors: -EINVAL (NULL argument, path empty or longer than 107 bytes),
- * -EADDRINUSE (another kind of file exists at the path), -EACCES, -ENOENT
- * (directory missing), -ENOMEM, or another errno from socket/bind/listen. */
-TLSFD_EXPORT int tlsfd_server_listen(const char *socket_path, mode_t mode, tlsfd_server **out);
+ * -EEXIST (a live process listens on that socket), -EADDRINUSE (another
+ * kind of file exists at the path), -EACCES, -ENOENT (directory missing),
+ * -ENOMEM, or another errno from socket/bind/chmod/listen. */
+TLSFD_EXPORT int tlsfd_server_listen(const char* socket_path, mode_t mode, tlsfd_server** out);
 
 /* tlsfd_server_from_fd creates a push server from an already listening
  * AF_UNIX SOCK_SEQPACKET socket, for example one passed by systemd socket
@@ -144,7 +146,7 @@ TLSFD_EXPORT int tlsfd_server_listen(const char *socket_path, mode_t mode, tlsfd
  * Errors: -EINVAL (`out` is NULL, or the socket is not listening), -EBADF,
  * -ENOTSOCK (not a socket), -EAFNOSUPPORT (not AF_UNIX), -EPROTOTYPE (not
  * SOCK_SEQPACKET), -ENOMEM. */
-TLSFD_EXPORT int tlsfd_server_from_fd(int listening_fd, tlsfd_server **out);
+TLSFD_EXPORT int tlsfd_server_from_fd(int listening_fd, tlsfd_server** out);
 
 /* tlsfd_server_from_systemd finds, among the fds passed by systemd socket
  * activation (sd_listen_fds_with_names(3)), the one whose
@@ -158,7 +160,7 @@ TLSFD_EXPORT int tlsfd_server_from_fd(int listening_fd, tlsfd_server **out);
  * (`fdname` is NULL but several fds were passed, or the name is not
  * unique), -EINVAL/-ENOTSOCK/-EPROTOTYPE (the fd is not a listening
  * AF_UNIX SOCK_SEQPACKET socket), or an errno from sd_listen_fds. */
-TLSFD_EXPORT int tlsfd_server_from_systemd(const char *fdname, tlsfd_server **out);
+TLSFD_EXPORT int tlsfd_server_from_systemd(const char* fdname, tlsfd_server** out);
 
 /* tlsfd_server_require_peer_uid restricts which peers the server takes
  * connections from to the local user `uid` (tlsd's user), as told by the
@@ -169,7 +171,7 @@ TLSFD_EXPORT int tlsfd_server_from_systemd(const char *fdname, tlsfd_server **ou
  * Errors: -EINVAL (NULL server), -EPERM (pull: the
  * control socket's peer is another user; the server stays usable and it is
  * up to the caller to free it). */
-TLSFD_EXPORT int tlsfd_server_require_peer_uid(tlsfd_server *srv, uid_t uid);
+TLSFD_EXPORT int tlsfd_server_require_peer_uid(tlsfd_server* srv, uid_t uid);
 
 /* tlsfd_server_fd returns an fd to watch with poll/epoll for POLLIN: it is
  * readable when tlsfd_accept() may make progress (a connection, a new or
@@ -177,7 +179,7 @@ TLSFD_EXPORT int tlsfd_server_require_peer_uid(tlsfd_server *srv, uid_t uid);
  * control socket, for push servers an internal epoll fd. The fd stays
  * owned by the server: do not read from it or close it. Returns -EINVAL for
  * a NULL server. */
-TLSFD_EXPORT int tlsfd_server_fd(const tlsfd_server *srv);
+TLSFD_EXPORT int tlsfd_server_fd(const tlsfd_server* srv);
 
 /* Flags for tlsfd_accept. */
 /* TLSFD_NONBLOCK: do not wait; return -EAGAIN when no connection is ready. */
@@ -213,7 +215,7 @@ TLSFD_EXPORT int tlsfd_server_fd(const tlsfd_server *srv);
  *   -EMFILE, -ENFILE, -ENOBUFS, -ENOMEM
  *                  out of resources; the connection or link that could not
  *                  be received is lost, the server stays usable */
-TLSFD_EXPORT int tlsfd_accept(tlsfd_server *srv, tlsfd_conn **out, int flags);
+TLSFD_EXPORT int tlsfd_accept(tlsfd_server* srv, tlsfd_conn** out, int flags);
 
 /* struct tlsfd_server_stats: counters since the server was created. Set
  * struct_size to sizeof(struct tlsfd_server_stats) before the call. */
@@ -229,13 +231,13 @@ struct tlsfd_server_stats {
 /* tlsfd_server_get_stats copies the counters into *out, writing at most
  * out->struct_size bytes. Errors: -EINVAL (NULL argument, or struct_size
  * smaller than the first version of the struct). */
-TLSFD_EXPORT int tlsfd_server_get_stats(const tlsfd_server *srv, struct tlsfd_server_stats *out);
+TLSFD_EXPORT int tlsfd_server_get_stats(const tlsfd_server* srv, struct tlsfd_server_stats* out);
 
 /* tlsfd_server_free closes the server's sockets (for a pull server this
  * ends the subscription; a push server made by tlsfd_server_listen()
  * removes its socket file) and frees it. Connections already accepted are
  * independent and stay open. NULL is ignored. */
-TLSFD_EXPORT void tlsfd_server_free(tlsfd_server *srv);
+TLSFD_EXPORT void tlsfd_server_free(tlsfd_server* srv);
 
 /* ---------------------------------------------------------------------------
  * Connections
@@ -247,7 +249,7 @@ TLSFD_EXPORT void tlsfd_server_free(tlsfd_server *srv);
  * plaintext). Reading from it directly is not advised on a kTLS socket: a
  * plain read() fails with EIO when a non-data record (an alert) arrives;
  * use tlsfd_read(). Returns -EINVAL for NULL. */
-TLSFD_EXPORT int tlsfd_conn_fd(const tlsfd_conn *conn);
+TLSFD_EXPORT int tlsfd_conn_fd(const tlsfd_conn* conn);
 
 /* tlsfd_read reads up to `len` bytes of plaintext into `buf`, like read(2):
  * it blocks unless the fd is non-blocking (TLSFD_CONN_NONBLOCK), and a
@@ -273,14 +275,14 @@ TLSFD_EXPORT int tlsfd_conn_fd(const tlsfd_conn *conn);
  * (and user_canceled) are skipped, and remembered by
  * tlsfd_conn_last_alert(). The contents of `buf` past the returned count
  * are unspecified. Counts above SSIZE_MAX are clamped. */
-TLSFD_EXPORT ssize_t tlsfd_read(tlsfd_conn *conn, void *buf, size_t len);
+TLSFD_EXPORT ssize_t tlsfd_read(tlsfd_conn* conn, void* buf, size_t len);
 
 /* tlsfd_write writes up to `len` bytes of plaintext, like write(2) (short
  * writes are possible; no SIGPIPE). Returns the count written or a
  * negative errno: -EAGAIN, -EINTR, -EPIPE (after tlsfd_shutdown(), after
  * a fatal alert, or the peer is gone), -ECONNRESET, -EINVAL (NULL conn, or
  * NULL buf with len > 0). */
-TLSFD_EXPORT ssize_t tlsfd_write(tlsfd_conn *conn, const void *buf, size_t len);
+TLSFD_EXPORT ssize_t tlsfd_write(tlsfd_conn* conn, const void* buf, size_t len);
 
 /* tlsfd_shutdown ends the sending direction cleanly: it sends a
  * close_notify alert (kTLS: a TLS alert record; relay: tlsd sends it when
@@ -290,7 +292,7 @@ TLSFD_EXPORT ssize_t tlsfd_write(tlsfd_conn *conn, const void *buf, size_t len);
  * and 0 is returned. Errors: -EINVAL (NULL), -EAGAIN (non-blocking socket
  * with a full send buffer: close_notify was not sent, call again), -EPIPE or
  * -ECONNRESET (the peer is gone). */
-TLSFD_EXPORT int tlsfd_shutdown(tlsfd_conn *conn);
+TLSFD_EXPORT int tlsfd_shutdown(tlsfd_conn* conn);
 
 /* tlsfd_close calls tlsfd_shutdown() unless that was done already, then
  * closes the socket and frees the connection; pointers obtained from
@@ -298,19 +300,19 @@ TLSFD_EXPORT int tlsfd_shutdown(tlsfd_conn *conn);
  * happens. Returns 0, or the negative errno with which close_notify could
  * not be sent (informational: e.g. -EPIPE when the peer had already gone).
  * NULL is ignored (returns 0). */
-TLSFD_EXPORT int tlsfd_close(tlsfd_conn *conn);
+TLSFD_EXPORT int tlsfd_close(tlsfd_conn* conn);
 
 /* tlsfd_conn_last_alert returns the description (0..255) of the last TLS
  * alert the peer sent: 0 is close_notify; a fatal alert is what made
  * tlsfd_read() return -ECONNRESET. Returns -ENOMSG if none has been
  * received (always so for relay connections, where tlsd handles alerts),
  * -EINVAL for NULL. */
-TLSFD_EXPORT int tlsfd_conn_last_alert(const tlsfd_conn *conn);
+TLSFD_EXPORT int tlsfd_conn_last_alert(const tlsfd_conn* conn);
 
 /* tlsfd_alert_name returns the RFC name of a TLS alert description
  * ("close_notify", "handshake_failure", "unrecognized_name", ...) or
  * "unknown". The string is static. */
-TLSFD_EXPORT const char *tlsfd_alert_name(int description);
+TLSFD_EXPORT const char* tlsfd_alert_name(int description);
 
 /* Where one direction's TLS records are processed. */
 enum tlsfd_path {
@@ -327,35 +329,35 @@ enum tlsfd_path {
 struct tlsfd_info {
   size_t struct_size;
   uint64_t connection_id;       /* tlsd's id, as in its logs */
-  const char *service;          /* tlsd service that accepted it */
-  const char *backend;          /* backend it was routed to */
-  const char *sni;              /* server name the client asked for */
-  const char *alpn;             /* negotiated ALPN protocol */
+  const char* service;          /* tlsd service that accepted it */
+  const char* backend;          /* backend it was routed to */
+  const char* sni;              /* server name the client asked for */
+  const char* alpn;             /* negotiated ALPN protocol */
   uint16_t tls_version;         /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
   uint16_t cipher_suite;        /* IANA cipher suite id */
-  const char *tls_version_name; /* "TLSv1.2" or "TLSv1.3" */
-  const char *cipher_name;      /* e.g. "TLS_AES_128_GCM_SHA256" */
+  const char* tls_version_name; /* "TLSv1.2" or "TLSv1.3" */
+  const char* cipher_name;      /* e.g. "TLS_AES_128_GCM_SHA256" */
   int tx_path;                  /* enum tlsfd_path of what we send */
   int rx_path;                  /* enum tlsfd_path of what we receive */
-  const char *tx_path_name;     /* "ktls-sw", "ktls-hw" or "relay" */
-  const char *rx_path_name;
-  const char *path_reason;      /* why relay, or which options did not apply */
-  const char *peer;             /* client address "1.2.3.4:5", "[::1]:5" or "unknown" */
-  const char *local;            /* address the client connected to, same form */
+  const char* tx_path_name;     /* "ktls-sw", "ktls-hw" or "relay" */
+  const char* rx_path_name;
+  const char* path_reason;            /* why relay, or which options did not apply */
+  const char* peer;                   /* client address "1.2.3.4:5", "[::1]:5" or "unknown" */
+  const char* local;                  /* address the client connected to, same form */
   struct sockaddr_storage peer_addr;  /* AF_INET/AF_INET6, or AF_UNSPEC if unknown */
   struct sockaddr_storage local_addr; /* same */
-  int has_client_cert;          /* 1 if the client authenticated with a certificate */
-  const char *client_cert_subject; /* RFC 2253 subject, "" without one */
-  uint8_t client_cert_sha256[32];  /* SHA-256 of the DER certificate, zeros without */
-  const char *client_cert_sha256_hex; /* 64 lowercase hex digits, "" without */
-  int resumed;                  /* 1 if the TLS session was resumed */
-  uint32_t handshake_us;        /* handshake duration in microseconds */
+  int has_client_cert;                /* 1 if the client authenticated with a certificate */
+  const char* client_cert_subject;    /* RFC 2253 subject, "" without one */
+  uint8_t client_cert_sha256[32];     /* SHA-256 of the DER certificate, zeros without */
+  const char* client_cert_sha256_hex; /* 64 lowercase hex digits, "" without */
+  int resumed;                        /* 1 if the TLS session was resumed */
+  uint32_t handshake_us;              /* handshake duration in microseconds */
 };
 
 /* tlsfd_conn_info fills *out with the connection's metadata, writing at
  * most out->struct_size bytes. Returns 0, or -EINVAL (NULL argument, or
  * struct_size smaller than this first version of the struct). */
-TLSFD_EXPORT int tlsfd_conn_info(const tlsfd_conn *conn, struct tlsfd_info *out);
+TLSFD_EXPORT int tlsfd_conn_info(const tlsfd_conn* conn, struct tlsfd_info* out);
 
 /* ---------------------------------------------------------------------------
  * Errors
@@ -363,7 +365,7 @@ TLSFD_EXPORT int tlsfd_conn_info(const tlsfd_conn *conn, struct tlsfd_info *out)
 
 /* tlsfd_strerror describes a negative errno value returned by this library
  * (e.g. tlsfd_strerror(-ECONNRESET)). Thread-safe; the string is static. */
-TLSFD_EXPORT const char *tlsfd_strerror(int neg_errno);
+TLSFD_EXPORT const char* tlsfd_strerror(int neg_errno);
 
 /* tlsfd_last_error returns a description of the last problem a
  * tlsfd_server_*() or tlsfd_accept() call met in this thread: why it
@@ -372,7 +374,7 @@ TLSFD_EXPORT const char *tlsfd_strerror(int neg_errno);
  * and succeeded. "" if there is none. The string is thread-local and valid
  * until the next tlsfd_server_*() or tlsfd_accept() call in this thread;
  * the connection functions leave it alone. */
-TLSFD_EXPORT const char *tlsfd_last_error(void);
+TLSFD_EXPORT const char* tlsfd_last_error(void);
 
 #ifdef __cplusplus
 } /* extern "C" */

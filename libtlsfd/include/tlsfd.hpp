@@ -53,9 +53,7 @@ class Conn {
   int fd() const noexcept { return tlsfd_conn_fd(conn_); }
   // Read, Write, Shutdown: tlsfd_read, tlsfd_write, tlsfd_shutdown.
   ssize_t Read(void* buf, std::size_t len) noexcept { return tlsfd_read(conn_, buf, len); }
-  ssize_t Write(const void* buf, std::size_t len) noexcept {
-    return tlsfd_write(conn_, buf, len);
-  }
+  ssize_t Write(const void* buf, std::size_t len) noexcept { return tlsfd_write(conn_, buf, len); }
   int Shutdown() noexcept { return tlsfd_shutdown(conn_); }
   // Close is tlsfd_close(): the Conn is empty afterwards. 0 for an empty Conn.
   int Close() noexcept { return tlsfd_close(release()); }

@@ -61,9 +61,9 @@ tlsfd_conn::tlsfd_conn(tlsd::UniqueFd fd, tlsd::ConnectionInfo info)
       peer_addr_(ToSockaddr(info_.peer)),
       local_addr_(ToSockaddr(info_.local)) {
   if (info_.has_client_cert) {
-    cert_sha256_hex_ = absl::BytesToHexString(absl::string_view(
-        reinterpret_cast<const char*>(info_.client_cert_sha256.data()),
-        info_.client_cert_sha256.size()));
+    cert_sha256_hex_ = absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(info_.client_cert_sha256.data()),
+                          info_.client_cert_sha256.size()));
   }
 }
 
@@ -99,7 +99,8 @@ ssize_t tlsfd_conn::Read(uint8_t* buf, size_t len) {
 
 ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
   for (;;) {
-    absl::StatusOr<tlsd::RecordRead> rec = tlsd::RecvTlsRecord(fd_.get(), absl::MakeSpan(buf, len), 0);
+    absl::StatusOr<tlsd::RecordRead> rec =
+        tlsd::RecvTlsRecord(fd_.get(), absl::MakeSpan(buf, len), 0);
     if (!rec.ok()) {
       int e = tlsd::StatusToErrno(rec.status());
       if (e == EAGAIN || e == EINTR) return -e;
@@ -125,8 +126,8 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
       // A one-byte buffer got the first byte of an alert; the rest of that
       // record is already decrypted and queued, so this does not wait.
       alert[0] = buf[0];
-      absl::StatusOr<tlsd::RecordRead> rest = tlsd::RecvTlsRecord(
-          fd_.get(), absl::MakeSpan(alert.data() + 1, 1), MSG_DONTWAIT);
+      absl::StatusOr<tlsd::RecordRead> rest =
+          tlsd::RecvTlsRecord(fd_.get(), absl::MakeSpan(alert.data() + 1, 1), MSG_DONTWAIT);
       if (!rest.ok() || rest->len != 1 || rest->record_type != tlsd::kRecordAlert) {
         tx_closed_.store(true);
         return Fail(-EPROTO);

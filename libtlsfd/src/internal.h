@@ -104,8 +104,7 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> Accept(tlsfd_server& server, int fla
 
 // ConnFromFrame turns one received frame into a connection, or says why it
 // cannot be used (then the frame, and its fd, are dropped by the caller).
-absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(tlsd::Frame frame,
-                                                          bool conn_nonblock);
+absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(tlsd::Frame frame, bool conn_nonblock);
 
 // SetLastError / LastError: the thread-local text behind tlsfd_last_error().
 void SetLastError(absl::string_view message);

@@ -65,9 +65,9 @@ bool IsKtls(DataPath p) { return p == DataPath::kKernelSoftware || p == DataPath
 // relay means an AF_UNIX stream socket.
 absl::Status CheckConnectionSocket(int fd, const ConnectionInfo& info) {
   if (IsKtls(info.tx_path) != IsKtls(info.rx_path)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("CONNECTION: mixed data paths ", tlsd::DataPathName(info.tx_path), "/",
-                     tlsd::DataPathName(info.rx_path)));
+    return absl::InvalidArgumentError(absl::StrCat("CONNECTION: mixed data paths ",
+                                                   tlsd::DataPathName(info.tx_path), "/",
+                                                   tlsd::DataPathName(info.rx_path)));
   }
   int domain = 0, type = 0, protocol = 0;
   if (int e = GetSockInt(fd, SOL_SOCKET, SO_DOMAIN, &domain); e != 0) {
@@ -85,8 +85,7 @@ absl::Status CheckConnectionSocket(int fd, const ConnectionInfo& info) {
     }
     return absl::OkStatus();
   }
-  if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_STREAM ||
-      protocol != IPPROTO_TCP) {
+  if ((domain != AF_INET && domain != AF_INET6) || type != SOCK_STREAM || protocol != IPPROTO_TCP) {
     return absl::InvalidArgumentError("CONNECTION: kTLS fd is not a TCP socket");
   }
   char ulp[16] = {};
@@ -123,8 +122,7 @@ absl::Status WaitReadable(int fd, int timeout_ms, absl::string_view what) {
 // becomes a connection; anything unusable is dropped (fd closed with it).
 // Returns null when the frame was dropped.
 std::unique_ptr<tlsfd_conn> HandleFrame(tlsfd_server& server, Frame frame, bool conn_nonblock) {
-  absl::StatusOr<std::unique_ptr<tlsfd_conn>> conn =
-      ConnFromFrame(std::move(frame), conn_nonblock);
+  absl::StatusOr<std::unique_ptr<tlsfd_conn>> conn = ConnFromFrame(std::move(frame), conn_nonblock);
   if (!conn.ok()) {
     Drop(server, conn.status());
     return nullptr;
@@ -166,8 +164,8 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPull(tlsfd_server& server, int
         Drop(server, err.status());
         continue;
       }
-      server.ended = tlsd::ErrnoToStatus(static_cast<int>(err->code),
-                                   absl::StrCat("tlsd ended the subscription: ", err->message));
+      server.ended = tlsd::ErrnoToStatus(
+          static_cast<int>(err->code), absl::StrCat("tlsd ended the subscription: ", err->message));
       return server.ended;
     }
     std::unique_ptr<tlsfd_conn> conn =
@@ -275,8 +273,8 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPush(tlsfd_server& server, int
         continue;
       }
       // Level-triggered: events not handled now are reported again.
-      std::unique_ptr<tlsfd_conn> conn = ReadLink(server, events[i].data.fd, events[i].events,
-                                                  flags & TLSFD_CONN_NONBLOCK);
+      std::unique_ptr<tlsfd_conn> conn =
+          ReadLink(server, events[i].data.fd, events[i].events, flags & TLSFD_CONN_NONBLOCK);
       if (conn != nullptr) return conn;
     }
     if (!link_error.ok()) return link_error;
@@ -342,8 +340,8 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(Frame frame, bool conn
 absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view control_socket,
                                                         absl::string_view backend) {
   if (!tlsd::IsValidServiceName(backend)) {
-    return tlsd::ErrnoToStatus(EINVAL, absl::StrCat("backend name '", backend,
-                                              "' is not 1..64 of [A-Za-z0-9_.-]"));
+    return tlsd::ErrnoToStatus(
+        EINVAL, absl::StrCat("backend name '", backend, "' is not 1..64 of [A-Za-z0-9_.-]"));
   }
   absl::StatusOr<UniqueFd> sock = tlsd::ConnectSeqpacket(control_socket, /*nonblock=*/false);
   if (!sock.ok()) return sock.status();
@@ -357,8 +355,8 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view contro
   absl::StatusOr<Frame> reply = tlsd::RecvFrame(sock->get(), MSG_DONTWAIT);
   if (!reply.ok()) {
     if (IsMalformed(reply.status())) {
-      return tlsd::ErrnoToStatus(EPROTO, absl::StrCat("tlsd's answer to HELLO: ",
-                                                reply.status().message()));
+      return tlsd::ErrnoToStatus(
+          EPROTO, absl::StrCat("tlsd's answer to HELLO: ", reply.status().message()));
     }
     return reply.status();
   }
@@ -368,15 +366,15 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view contro
     case MsgType::kError: {
       absl::StatusOr<tlsd::ErrorMsg> err = tlsd::ErrorMsg::Decode(reply->payload);
       if (!err.ok()) {
-        return tlsd::ErrnoToStatus(EPROTO, absl::StrCat("tlsd's answer to HELLO: ",
-                                                  err.status().message()));
+        return tlsd::ErrnoToStatus(
+            EPROTO, absl::StrCat("tlsd's answer to HELLO: ", err.status().message()));
       }
       return tlsd::ErrnoToStatus(static_cast<int>(err->code),
-                           absl::StrCat("HELLO refused by tlsd: ", err->message));
+                                 absl::StrCat("HELLO refused by tlsd: ", err->message));
     }
     default:
-      return tlsd::ErrnoToStatus(EPROTO, absl::StrCat("tlsd answered HELLO with ",
-                                                tlsd::MsgTypeName(reply->header.type)));
+      return tlsd::ErrnoToStatus(
+          EPROTO, absl::StrCat("tlsd answered HELLO with ", tlsd::MsgTypeName(reply->header.type)));
   }
   auto server = std::make_unique<tlsfd_server>(tlsfd_server::Mode::kPull);
   server->sock = *std::move(sock);
@@ -388,7 +386,8 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Listen(absl::string_view path, mod
   if (!listener.ok()) return listener.status();
   struct stat st;
   std::string path_str(path);
-  if (stat(path_str.c_str(), &st) != 0) return tlsd::ErrnoToStatus(errno, absl::StrCat("stat ", path));
+  if (stat(path_str.c_str(), &st) != 0)
+    return tlsd::ErrnoToStatus(errno, absl::StrCat("stat ", path));
   absl::StatusOr<std::unique_ptr<tlsfd_server>> server = NewPushServer(listener->get());
   if (!server.ok()) {
     unlink(path_str.c_str());
@@ -439,21 +438,21 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> FromSystemd(const char* fdname) {
   int found = -1;
   int matches = 0;
   for (int i = 0; i < n; ++i) {
-    if (fdname == nullptr || (names != nullptr && names[i] != nullptr &&
-                              strcmp(names[i], fdname) == 0)) {
+    if (fdname == nullptr ||
+        (names != nullptr && names[i] != nullptr && strcmp(names[i], fdname) == 0)) {
       found = SD_LISTEN_FDS_START + i;
       ++matches;
     }
   }
   free_names();
   if (matches == 0) {
-    return tlsd::ErrnoToStatus(ENOENT, absl::StrCat("no fd named '", fdname,
-                                              "' passed by systemd ($LISTEN_FDNAMES)"));
+    return tlsd::ErrnoToStatus(
+        ENOENT, absl::StrCat("no fd named '", fdname, "' passed by systemd ($LISTEN_FDNAMES)"));
   }
   if (matches > 1) {
     return tlsd::ErrnoToStatus(ENOTUNIQ, fdname == nullptr
-                                       ? std::string("systemd passed several fds; name one")
-                                       : absl::StrCat("several fds named '", fdname, "'"));
+                                             ? std::string("systemd passed several fds; name one")
+                                             : absl::StrCat("several fds named '", fdname, "'"));
   }
   return FromFd(found);
 }
@@ -464,8 +463,8 @@ absl::Status RequirePeerUid(tlsfd_server& server, uid_t uid) {
     absl::StatusOr<struct ucred> cred = tlsd::PeerCredentials(server.sock.get());
     if (!cred.ok()) return cred.status();
     if (cred->uid != uid) {
-      return tlsd::ErrnoToStatus(EPERM, absl::StrCat("control socket peer is uid ", cred->uid,
-                                               ", not ", uid));
+      return tlsd::ErrnoToStatus(
+          EPERM, absl::StrCat("control socket peer is uid ", cred->uid, ", not ", uid));
     }
   }
   return absl::OkStatus();

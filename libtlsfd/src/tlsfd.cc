@@ -165,9 +165,8 @@ int tlsfd_conn_fd(const tlsfd_conn* conn) {
 
 ssize_t tlsfd_read(tlsfd_conn* conn, void* buf, size_t len) {
   if (conn == nullptr || (buf == nullptr && len > 0)) return -EINVAL;
-  return Guarded([&] {
-    return conn->Read(static_cast<uint8_t*>(buf), std::min<size_t>(len, SSIZE_MAX));
-  });
+  return Guarded(
+      [&] { return conn->Read(static_cast<uint8_t*>(buf), std::min<size_t>(len, SSIZE_MAX)); });
 }
 
 ssize_t tlsfd_write(tlsfd_conn* conn, const void* buf, size_t len) {

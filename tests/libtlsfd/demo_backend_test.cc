@@ -78,8 +78,8 @@ class Demo {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, stderr_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
     if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
   }
@@ -113,11 +113,11 @@ class Demo {
   pid_t pid_ = -1;
 };
 
-#define REQUIRE_DEMO()                                                                  \
-  do {                                                                                  \
-    if (access(DemoPath().c_str(), X_OK) != 0) {                                        \
+#define REQUIRE_DEMO()                                                                   \
+  do {                                                                                   \
+    if (access(DemoPath().c_str(), X_OK) != 0) {                                         \
       GTEST_SKIP() << "skipped: " << DemoPath() << " not present (not copied into VM?)"; \
-    }                                                                                   \
+    }                                                                                    \
   } while (0)
 
 UniqueFd LinkTo(const std::string& path) {
@@ -216,9 +216,8 @@ TEST(DemoBackendTest, BadRequestsGetErrors) {
     SendConnection(link.get(), SampleInfo(2), theirs.get());
     theirs.Reset();
     std::string req = "GET / HTTP/1.1\r\nX-Big: " + std::string(17000, 'a');
-    std::thread writer([fd = client.get(), req] {
-      (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-    });
+    std::thread writer(
+        [fd = client.get(), req] { (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL); });
     EXPECT_THAT(ReadAll(client.get()), StartsWith("HTTP/1.1 431 "));
     writer.join();
   }
@@ -257,7 +256,8 @@ TEST(DemoBackendTest, EchoModeEchoesAndLogsMetadataLine) {
   writer.join();
   EXPECT_EQ(echoed.size(), data.size());
   EXPECT_TRUE(echoed == data);
-  ASSERT_TRUE(WaitFor([&] { return demo.Stderr().find("connection_id: 77") != std::string::npos; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return demo.Stderr().find("connection_id: 77") != std::string::npos; }));
   std::string err = demo.Stderr();
   size_t at = err.find("connection_id: 77");
   std::string line = err.substr(at, err.find('\n', at) - at);

@@ -61,13 +61,13 @@ bool KernelHasTlsUlp(std::string* why) {
   return true;
 }
 
-#define REQUIRE_KTLS()                                                            \
-  do {                                                                            \
-    std::string why;                                                              \
-    if (!KernelHasTlsUlp(&why)) {                                                 \
+#define REQUIRE_KTLS()                                                             \
+  do {                                                                             \
+    std::string why;                                                               \
+    if (!KernelHasTlsUlp(&why)) {                                                  \
       if (InVm()) FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP: " << why; \
-      GTEST_SKIP() << "skipped: kernel has no TLS ULP (" << why << ")";           \
-    }                                                                             \
+      GTEST_SKIP() << "skipped: kernel has no TLS ULP (" << why << ")";            \
+    }                                                                              \
   } while (0)
 
 tls12_crypto_info_aes_gcm_128 Keys(uint16_t version, uint8_t fill) {

@@ -335,9 +335,8 @@ TEST_P(DropTest, MalformedConnectionPayloadDropsFrameAndClosesFd) {
   {
     auto [ours, theirs] = SocketPair(SOCK_STREAM);
     const std::vector<uint8_t> bad_payload = {0xde, 0xad, 0xbe, 0xef};
-    ASSERT_TRUE(tlsd::SendFrame(link_.get(), MsgType::kConnection, 0, bad_payload,
-                                theirs.get())
-                    .ok());
+    ASSERT_TRUE(
+        tlsd::SendFrame(link_.get(), MsgType::kConnection, 0, bad_payload, theirs.get()).ok());
     theirs.Reset();
     ExpectDropped(fds_before + 1, ours.get());
   }
@@ -350,8 +349,7 @@ TEST_P(DropTest, TrailingBytesInPayloadDropFrame) {
   auto [ours, theirs] = SocketPair(SOCK_STREAM);
   std::vector<uint8_t> payload = SampleInfo().Encode();
   payload.push_back(0);
-  ASSERT_TRUE(
-      tlsd::SendFrame(link_.get(), MsgType::kConnection, 0, payload, theirs.get()).ok());
+  ASSERT_TRUE(tlsd::SendFrame(link_.get(), MsgType::kConnection, 0, payload, theirs.get()).ok());
   theirs.Reset();
   ExpectDropped(fds_before + 1, ours.get());
   ExpectStillWorks();
@@ -360,8 +358,8 @@ TEST_P(DropTest, TrailingBytesInPayloadDropFrame) {
 TEST_P(DropTest, UnexpectedFrameTypeIsDroppedWithItsFd) {
   int fds_before = CountOpenFds();
   auto [ours, theirs] = SocketPair(SOCK_STREAM);
-  ASSERT_TRUE(tlsd::SendFrame(link_.get(), MsgType::kControlVerdict, 0, {1, 2, 3}, theirs.get())
-                  .ok());
+  ASSERT_TRUE(
+      tlsd::SendFrame(link_.get(), MsgType::kControlVerdict, 0, {1, 2, 3}, theirs.get()).ok());
   theirs.Reset();
   ExpectDropped(fds_before + 1, ours.get());
   EXPECT_THAT(tlsfd_last_error(), HasSubstr("CONTROL_VERDICT"));
@@ -668,6 +666,17 @@ TEST_F(PushTest, ListenRefusesToReplaceARegularFile) {
   struct stat st;
   EXPECT_EQ(stat(file.c_str(), &st), 0);
   EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(PushTest, ListenRefusesALiveSocket) {
+  tlsfd_server* s = nullptr;
+  EXPECT_EQ(tlsfd_server_listen(path_.c_str(), 0600, &s), -EEXIST);
+  EXPECT_EQ(s, nullptr);
+  EXPECT_THAT(tlsfd_last_error(), HasSubstr("another process is serving"));
+  UniqueFd link = Link();  // ours still works
+  auto [a, b] = SocketPair(SOCK_STREAM);
+  SendConnection(link.get(), SampleInfo(12), b.get());
+  EXPECT_EQ(AcceptId(), 12u);
 }
 
 TEST_F(PushTest, ListenReplacesAStaleSocketFile) {

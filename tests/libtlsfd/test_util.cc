@@ -22,8 +22,8 @@ using tlsd::UniqueFd;
 
 TempDir::TempDir() {
   const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                     "/libtlsfd_test.XXXXXX";
+  std::string tmpl =
+      std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/libtlsfd_test.XXXXXX";
   char* made = mkdtemp(tmpl.data());
   if (made == nullptr) {
     ADD_FAILURE() << "mkdtemp: " << strerror(errno);
