@@ -896,7 +896,8 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
   if (opts.identity != nullptr) {
     if (absl::Status st = testing::UseIdentity(ctx_, *opts.identity); !st.ok()) return st;
   }
-  SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_CLIENT);
+  // No client session cache: freeing a context flushes its cache, which
+  // marks the sessions in it not resumable; tests keep sessions themselves.
   if (!opts.alpn.empty()) {
     std::string wire;
     for (const std::string& p : opts.alpn) {

@@ -122,12 +122,12 @@ bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout);
 
 struct PeerOptions {
   // Written to the program's stdin.
-  std::string stdin_data;
+  std::string stdin_data = {};
   // When non-empty, stdin stays open after stdin_data is written until the
   // program's stdout contains this text (or the timeout), then it is closed.
   // openssl s_client and gnutls-cli end the connection at end of input, so
   // this lets an echo come back first.
-  std::string close_stdin_after_stdout_has;
+  std::string close_stdin_after_stdout_has = {};
   // Hard limit: the program is killed (SIGKILL) after this long.
   absl::Duration timeout = absl::Seconds(30);
 };
@@ -168,7 +168,7 @@ struct DaemonEnv {
 
 struct DaemonSpec {
   // Returns the TOML text for the given environment.
-  std::function<std::string(const DaemonEnv&)> config;
+  std::function<std::string(const DaemonEnv&)> config = {};
   int num_ports = 1;
   // Bound on start-up: the ports listen and the control socket exists.
   absl::Duration ready_timeout = absl::Seconds(10);
@@ -317,10 +317,10 @@ class InProcessBackend {
 
 struct ClientOptions {
   int version = 0;              // TLS1_2_VERSION, TLS1_3_VERSION, 0 = either
-  std::string tls12_cipher;     // OpenSSL name, for TLS 1.2
-  std::string tls13_suite;      // e.g. "TLS_AES_128_GCM_SHA256"
+  std::string tls12_cipher = {};  // OpenSSL name, for TLS 1.2
+  std::string tls13_suite = {};   // e.g. "TLS_AES_128_GCM_SHA256"
   std::string sni = "localhost";  // "" = send none
-  std::vector<std::string> alpn;
+  std::vector<std::string> alpn = {};
   const testing::TestIdentity* identity = nullptr;  // client certificate
   SSL_SESSION* session = nullptr;  // to resume (borrowed)
   absl::Duration io_timeout = absl::Seconds(15);
