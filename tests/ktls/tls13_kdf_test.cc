@@ -225,7 +225,9 @@ absl::StatusOr<Opened> OpenRecord(const CryptoInfo& info, uint64_t seq,
                                ? EVP_aes_256_gcm()
                                : EVP_chacha20_poly1305();
   uint8_t nonce[kTlsAeadIvLen];
-  std::memcpy(nonce, info.salt().data(), info.salt().size());
+  if (!info.salt().empty()) {  // ChaCha20-Poly1305 has no salt (and a null data())
+    std::memcpy(nonce, info.salt().data(), info.salt().size());
+  }
   std::memcpy(nonce + info.salt().size(), info.iv().data(), info.iv().size());
   for (int i = 0; i < 8; ++i) {
     nonce[kTlsAeadIvLen - 1 - i] ^= static_cast<uint8_t>(seq >> (8 * i));
