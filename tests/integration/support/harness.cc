@@ -471,6 +471,9 @@ absl::StatusOr<std::unique_ptr<TestDaemon>> TestDaemon::Start(const DaemonSpec& 
         env.ports.push_back(p);
       }
     }
+    if (spec.prepare) {
+      if (absl::Status s = spec.prepare(env); !s.ok()) return s;
+    }
     d->config_path_ = absl::StrCat(dir, "/tlsd.toml");
     d->log_path_ = absl::StrCat(dir, "/tlsd.log");
     if (absl::Status s = WriteFile(d->config_path_, spec.config(env)); !s.ok()) return s;
@@ -609,6 +612,37 @@ int TestDaemon::NumFds() const {
     ++n;
   }
   return ec ? -1 : n;
+}
+
+absl::StatusOr<std::unique_ptr<BackgroundProcess>> BackgroundProcess::Start(
+    const std::vector<std::string>& argv, const std::string& output_path) {
+  std::unique_ptr<BackgroundProcess> p(new BackgroundProcess());
+  p->output_path_ = output_path;
+  int out = open(output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out < 0 || null < 0) return absl::InternalError("open output or /dev/null");
+  p->pid_ = Spawn(argv, CleanEnv(), null, out, out);
+  close(out);
+  close(null);
+  if (p->pid_ < 0) {
+    return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", ErrnoText(-p->pid_)));
+  }
+  return p;
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  if (WaitPid(pid_, absl::Seconds(5)) == -2) {
+    kill(pid_, SIGKILL);
+    WaitPid(pid_, absl::Seconds(5));
+  }
+}
+
+std::string BackgroundProcess::Output() const { return ReadFile(output_path_).value_or(""); }
+
+bool BackgroundProcess::WaitForOutput(absl::string_view text, absl::Duration timeout) const {
+  return WaitFor([&] { return absl::StrContains(Output(), text); }, timeout);
 }
 
 // ---------------------------------------------------------------------------

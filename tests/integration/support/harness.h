@@ -170,6 +170,8 @@ struct DaemonSpec {
   // Returns the TOML text for the given environment.
   std::function<std::string(const DaemonEnv&)> config = {};
   int num_ports = 1;
+  // Runs before tlsd starts (e.g. to make files the config refers to).
+  std::function<absl::Status(const DaemonEnv&)> prepare = {};
   // Bound on start-up: the ports listen and the control socket exists.
   absl::Duration ready_timeout = absl::Seconds(10);
 };
@@ -225,6 +227,25 @@ class TestDaemon {
   std::string log_path_;
   pid_t pid_ = -1;
   int exit_status_ = -1;
+};
+
+// BackgroundProcess runs a program (stdout and stderr to a file) until it is
+// destroyed: SIGTERM, then SIGKILL after 5 s.
+class BackgroundProcess {
+ public:
+  static absl::StatusOr<std::unique_ptr<BackgroundProcess>> Start(
+      const std::vector<std::string>& argv, const std::string& output_path);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  std::string Output() const;
+  bool WaitForOutput(absl::string_view text, absl::Duration timeout = absl::Seconds(10)) const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  BackgroundProcess() = default;
+  pid_t pid_ = -1;
+  std::string output_path_;
 };
 
 // ---------------------------------------------------------------------------
