@@ -168,19 +168,40 @@ TEST_P(KtlsTest, BothEndsInKernelCarryOneMiBEachWay) {
     {
       const int c = conn.fds.client.get();
       const int s = conn.fds.server.get();
-      std::thread t1([&] { client_write = testing::WriteAll(c, to_server); });
-      std::thread t2([&] { server_write = testing::WriteAll(s, to_client); });
-      std::thread t3([&] { at_server = testing::ReadAll(s, kMiB); });
-      std::thread t4([&] { at_client = testing::ReadAll(c, kMiB); });
+      // If any side fails (say a reader gets EBADMSG), shut both sockets so
+      // the other threads' blocked I/O returns at once.
+      auto stop_all_on_error = [c, s](bool ok) {
+        if (!ok) {
+          ::shutdown(c, SHUT_RDWR);
+          ::shutdown(s, SHUT_RDWR);
+        }
+      };
+      std::thread t1([&] {
+        client_write = testing::WriteAll(c, to_server);
+        stop_all_on_error(client_write.ok());
+      });
+      std::thread t2([&] {
+        server_write = testing::WriteAll(s, to_client);
+        stop_all_on_error(server_write.ok());
+      });
+      std::thread t3([&] {
+        at_server = testing::ReadAll(s, kMiB);
+        stop_all_on_error(at_server.ok());
+      });
+      std::thread t4([&] {
+        at_client = testing::ReadAll(c, kMiB);
+        stop_all_on_error(at_client.ok());
+      });
       t1.join();
       t2.join();
       t3.join();
       t4.join();
     }
+    // Readers first: their error is the cause, a writer's EPIPE the effect.
+    ASSERT_THAT(at_server, IsOk()) << "client->server";
+    ASSERT_THAT(at_client, IsOk()) << "server->client";
     ASSERT_THAT(client_write, IsOk());
     ASSERT_THAT(server_write, IsOk());
-    ASSERT_THAT(at_server, IsOk());
-    ASSERT_THAT(at_client, IsOk());
     EXPECT_TRUE(at_server->data == to_server) << "client->server bytes differ";
     EXPECT_TRUE(at_client->data == to_client) << "server->client bytes differ";
     // TLS 1.3: the server's two NewSessionTickets reach the client through the
@@ -249,6 +270,9 @@ TEST_F(KtlsTest, SendfileThroughKtlsTx) {
   absl::StatusOr<testing::ReadAllResult> received = absl::UnknownError("");
   std::thread reader([&] {
     received = testing::ReadAll(conn.fds.client.get(), content.size());
+    if (!received.ok()) {
+      ::shutdown(conn.fds.server.get(), SHUT_RDWR);  // unblock sendfile
+    }
   });
   off_t offset = 0;
   absl::Status sent;
@@ -263,8 +287,8 @@ TEST_F(KtlsTest, SendfileThroughKtlsTx) {
     }
   }
   reader.join();
-  ASSERT_THAT(sent, IsOk());
   ASSERT_THAT(received, IsOk());
+  ASSERT_THAT(sent, IsOk());
   EXPECT_EQ(Sha256Hex(received->data), Sha256Hex(content));
   EXPECT_EQ(received->num_new_session_tickets, 2);
 }

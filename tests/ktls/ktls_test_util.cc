@@ -5,8 +5,10 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +26,15 @@
 namespace tlsd {
 namespace testing {
 namespace {
+
+// The data-path tests use plain write(2) and sendfile(2) on purpose (that is
+// what applications do on a kTLS socket). When a peer fails they must fail
+// with EPIPE and report it, not kill the binary with SIGPIPE; every binary
+// that links these helpers gets this (as the daemon itself does).
+[[maybe_unused]] const bool kSigpipeIgnored = [] {
+  ::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
 
 const char* Tls12SuiteName(KtlsCipher cipher) {
   switch (cipher) {
@@ -133,6 +144,18 @@ absl::StatusOr<TcpPair> MakeTcpPair() {
       UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
   if (!pair.server.valid()) {
     return ErrnoToStatus(errno, "accept4");
+  }
+  // A test whose peer stopped (e.g. its reader hit EBADMSG) must fail, not
+  // hang until the VM lane's timeout: blocked I/O gives up after this long,
+  // which is ample even under QEMU's TCG.
+  const timeval timeout{.tv_sec = 60, .tv_usec = 0};
+  for (int fd : {pair.client.get(), pair.server.get()}) {
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) !=
+            0 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) !=
+            0) {
+      return ErrnoToStatus(errno, "setsockopt SO_RCVTIMEO/SO_SNDTIMEO");
+    }
   }
   return pair;
 }

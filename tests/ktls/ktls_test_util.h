@@ -61,7 +61,8 @@ std::string TlsParamsName(const ::testing::TestParamInfo<TlsParams>& info);
 // AllTlsParams is TLS 1.2 and 1.3 x the three AEADs (6 combinations).
 std::vector<TlsParams> AllTlsParams();
 
-// TcpPair is a connected loopback TCP connection (blocking sockets).
+// TcpPair is a connected loopback TCP connection (blocking sockets, with
+// 60 s SO_RCVTIMEO/SO_SNDTIMEO so a stuck test fails instead of hanging).
 struct TcpPair {
   UniqueFd client;
   UniqueFd server;
