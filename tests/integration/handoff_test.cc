@@ -100,6 +100,20 @@ TEST(SubscriberPolicyTest, SubscriberWhoseUidIsNotAllowedIsRefusedAndLogged) {
   EXPECT_THAT(d.Log(), HasSubstr("refused"));
 }
 
+TEST(SubscriberPolicyTest, UnknownBackendIsRefusedWithTheDocumentedError) {
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) { return SimpleConfig(env); }});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  tlsfd::Server srv;
+  // tlsfd.h: "-ECONNREFUSED for an unknown backend", message in
+  // tlsfd_last_error().
+  const int rc = tlsfd::Server::Subscribe((*daemon)->control().c_str(), "nosuch", &srv);
+  const std::string msg = tlsfd_last_error();
+  EXPECT_EQ(rc, -ECONNREFUSED) << "got " << strerror(-rc) << ": " << msg;
+  EXPECT_THAT(msg, HasSubstr("'nosuch'"));
+  EXPECT_FALSE(srv);
+}
+
 // ---------------------------------------------------------------------------
 // Dying backends
 
