@@ -160,7 +160,9 @@ absl::StatusOr<RecordRead> RecvTlsRecord(int fd, absl::Span<uint8_t> buf, int fl
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
   ssize_t n = ::recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
-  if (n < 0) return ErrnoToStatus(errno, "recvmsg on TLS socket");
+  if (n < 0) {
+    return ErrnoToStatus(errno, "recvmsg on TLS socket");
+  }
 
   // Only an AF_UNIX peer can send fds; own them so they are closed.
   std::vector<UniqueFd> stray_fds;
@@ -175,7 +177,9 @@ absl::StatusOr<RecordRead> RecvTlsRecord(int fd, absl::Span<uint8_t> buf, int fl
     }
   }
   absl::StatusOr<uint8_t> record_type = RecordTypeFromControl(msg);
-  if (!record_type.ok()) return record_type.status();
+  if (!record_type.ok()) {
+    return record_type.status();
+  }
   return RecordRead{*record_type, static_cast<size_t>(n)};
 }
 
@@ -196,7 +200,9 @@ absl::Status SendTlsRecord(int fd, uint8_t record_type, absl::Span<const uint8_t
     memcpy(CMSG_DATA(c), &record_type, sizeof(record_type));
     ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return ErrnoToStatus(errno,
                            absl::StrCat("send TLS ", RecordTypeName(record_type), " record"));
     }

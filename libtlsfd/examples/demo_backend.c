@@ -39,7 +39,9 @@ static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_active = 0;
 
 static void usage(const char* why) {
-  if (why != NULL) fprintf(stderr, PROG ": %s\n", why);
+  if (why != NULL) {
+    fprintf(stderr, PROG ": %s\n", why);
+  }
   fprintf(stderr, "usage: " PROG
                   " --control PATH --backend NAME [--echo]\n"
                   "       " PROG
@@ -63,7 +65,9 @@ static void buf_printf(struct buf* b, const char* fmt, ...) {
     int n = vsnprintf(b->data == NULL ? NULL : b->data + b->len,
                       b->data == NULL ? 0 : b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
+    if (n < 0) {
+      return;
+    }
     if (b->data != NULL && (size_t)n < b->cap - b->len) {
       b->len += (size_t)n;
       return;
@@ -104,8 +108,12 @@ static void describe(struct buf* b, const struct tlsfd_info* in, const char* sep
 static int write_all(tlsfd_conn* c, const char* p, size_t len) {
   while (len > 0) {
     ssize_t n = tlsfd_write(c, p, len);
-    if (n == -EINTR) continue;
-    if (n < 0) return (int)n;
+    if (n == -EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return (int)n;
+    }
     p += n;
     len -= (size_t)n;
   }
@@ -118,18 +126,26 @@ static void reply(tlsfd_conn* c, const char* status, const char* body, size_t bo
                    "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
                    "Content-Length: %zu\r\n\r\n",
                    status, body_len);
-  if (write_all(c, head, (size_t)n) == 0) write_all(c, body, body_len);
+  if (write_all(c, head, (size_t)n) == 0) {
+    (void)write_all(c, body, body_len); /* a failed write means the client is gone */
+  }
 }
 
 static void serve_http(tlsfd_conn* c) {
   char* req = malloc(MAX_HEADER);
-  if (req == NULL) return;
+  if (req == NULL) {
+    return;
+  }
   size_t len = 0;
   int complete = 0;
   while (len < MAX_HEADER && !complete) {
     ssize_t n = tlsfd_read(c, req + len, MAX_HEADER - len);
-    if (n == -EINTR) continue;
-    if (n <= 0) break; /* end of stream or error: nothing to answer */
+    if (n == -EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break; /* end of stream or error: nothing to answer */
+    }
     size_t from = len >= 3 ? len - 3 : 0;
     len += (size_t)n;
     for (size_t i = from; i + 4 <= len; ++i) {
@@ -184,15 +200,21 @@ static void serve_echo(tlsfd_conn* c) {
   char data[16384];
   for (;;) {
     ssize_t n = tlsfd_read(c, data, sizeof(data));
-    if (n == -EINTR) continue;
+    if (n == -EINTR) {
+      continue;
+    }
     if (n < 0) {
       int alert = tlsfd_conn_last_alert(c);
       fprintf(stderr, PROG ": read: %s%s%s\n", tlsfd_strerror((int)n), alert >= 0 ? ", alert " : "",
               alert >= 0 ? tlsfd_alert_name(alert) : "");
       return;
     }
-    if (n == 0) return;
-    if (write_all(c, data, (size_t)n) != 0) return;
+    if (n == 0) {
+      return;
+    }
+    if (write_all(c, data, (size_t)n) != 0) {
+      return;
+    }
   }
 }
 
@@ -232,7 +254,9 @@ int main(int argc, char** argv) {
     } else if (strcmp(a, "--systemd") == 0) {
       slot = &systemd_name;
     } else if (strcmp(a, "--mode") == 0) {
-      if (i + 1 >= argc) usage("--mode needs a value");
+      if (i + 1 >= argc) {
+        usage("--mode needs a value");
+      }
       char* end = NULL;
       mode = strtol(argv[++i], &end, 8);
       if (*argv[i] == '\0' || *end != '\0' || mode < 0 || mode > 07777) {
@@ -260,9 +284,15 @@ int main(int argc, char** argv) {
     *slot = argv[++i];
   }
   int modes = (control != NULL) + (listen_path != NULL) + (systemd_name != NULL);
-  if (modes != 1) usage("give exactly one of --control, --listen, --systemd");
-  if ((control != NULL) != (backend != NULL)) usage("--control and --backend go together");
-  if (have_mode && listen_path == NULL) usage("--mode goes with --listen");
+  if (modes != 1) {
+    usage("give exactly one of --control, --listen, --systemd");
+  }
+  if ((control != NULL) != (backend != NULL)) {
+    usage("--control and --backend go together");
+  }
+  if (have_mode && listen_path == NULL) {
+    usage("--mode goes with --listen");
+  }
 
   /* The library never raises SIGPIPE; stderr writes cannot either. Ignore it
    * anyway, as a server should. */
@@ -298,12 +328,16 @@ int main(int argc, char** argv) {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   for (;;) {
     pthread_mutex_lock(&g_mu);
-    while (g_active >= MAX_CONNS) pthread_cond_wait(&g_cv, &g_mu);
+    while (g_active >= MAX_CONNS) {
+      pthread_cond_wait(&g_cv, &g_mu);
+    }
     pthread_mutex_unlock(&g_mu);
 
     tlsfd_conn* c = NULL;
     rc = tlsfd_accept(srv, &c, 0);
-    if (rc == -EINTR) continue;
+    if (rc == -EINTR) {
+      continue;
+    }
     if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
       fprintf(stderr, PROG ": accept: %s (retrying)\n", tlsfd_strerror(rc));
       sleep_ms(100);

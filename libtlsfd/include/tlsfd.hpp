@@ -32,7 +32,9 @@ class Conn {
   explicit Conn(tlsfd_conn* conn) noexcept : conn_(conn) {}
   Conn(Conn&& other) noexcept : conn_(other.release()) {}
   Conn& operator=(Conn&& other) noexcept {
-    if (this != &other) reset(other.release());
+    if (this != &other) {
+      reset(other.release());
+    }
     return *this;
   }
   Conn(const Conn&) = delete;
@@ -45,7 +47,9 @@ class Conn {
   [[nodiscard]] tlsfd_conn* release() noexcept { return std::exchange(conn_, nullptr); }
   // reset closes the current connection (tlsfd_close) and takes `conn`.
   void reset(tlsfd_conn* conn = nullptr) noexcept {
-    if (conn_ != nullptr) tlsfd_close(conn_);
+    if (conn_ != nullptr) {
+      tlsfd_close(conn_);
+    }
     conn_ = conn;
   }
 
@@ -79,7 +83,9 @@ class Server {
   explicit Server(tlsfd_server* server) noexcept : server_(server) {}
   Server(Server&& other) noexcept : server_(other.release()) {}
   Server& operator=(Server&& other) noexcept {
-    if (this != &other) reset(other.release());
+    if (this != &other) {
+      reset(other.release());
+    }
     return *this;
   }
   Server(const Server&) = delete;
@@ -114,7 +120,9 @@ class Server {
   tlsfd_server* get() const noexcept { return server_; }
   [[nodiscard]] tlsfd_server* release() noexcept { return std::exchange(server_, nullptr); }
   void reset(tlsfd_server* server = nullptr) noexcept {
-    if (server_ != nullptr) tlsfd_server_free(server_);
+    if (server_ != nullptr) {
+      tlsfd_server_free(server_);
+    }
     server_ = server;
   }
 
@@ -127,7 +135,9 @@ class Server {
   int Accept(Conn* out, int flags = 0) noexcept {
     tlsfd_conn* conn = nullptr;
     int rc = tlsfd_accept(server_, &conn, flags);
-    if (rc == 0) out->reset(conn);
+    if (rc == 0) {
+      out->reset(conn);
+    }
     return rc;
   }
   // Stats fills *out (struct_size is set here).
@@ -138,7 +148,9 @@ class Server {
 
  private:
   static int Adopt(int rc, tlsfd_server* made, Server* out) noexcept {
-    if (rc == 0) out->reset(made);
+    if (rc == 0) {
+      out->reset(made);
+    }
     return rc;
   }
 

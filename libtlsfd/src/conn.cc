@@ -82,18 +82,26 @@ ssize_t tlsfd_conn::Read(uint8_t* buf, size_t len) {
     case ReadState::kOpen:
       break;
   }
-  if (len == 0) return 0;
-  if (ktls()) return ReadKtls(buf, len);
+  if (len == 0) {
+    return 0;
+  }
+  if (ktls()) {
+    return ReadKtls(buf, len);
+  }
 
   // Relay: a plain AF_UNIX stream; tlsd turns the TLS peer's close_notify
   // (or its disappearance) into EOF.
   ssize_t n = ::read(fd_.get(), buf, len);
   if (n < 0) {
     int e = errno;
-    if (e == EAGAIN || e == EINTR) return -e;
+    if (e == EAGAIN || e == EINTR) {
+      return -e;
+    }
     return Fail(-e);
   }
-  if (n == 0) read_state_ = ReadState::kEof;
+  if (n == 0) {
+    read_state_ = ReadState::kEof;
+  }
   return n;
 }
 
@@ -103,7 +111,9 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
         tlsd::RecvTlsRecord(fd_.get(), absl::MakeSpan(buf, len), 0);
     if (!rec.ok()) {
       int e = tlsd::StatusToErrno(rec.status());
-      if (e == EAGAIN || e == EINTR) return -e;
+      if (e == EAGAIN || e == EINTR) {
+        return -e;
+      }
       // EBADMSG (bad record), ECONNRESET, EKEYEXPIRED (a KeyUpdate paused RX:
       // the relay of issue 4 will handle it) ...: the connection is unusable.
       tx_closed_.store(true);
@@ -136,7 +146,9 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
     }
 
     RecordDecision d = DecideRecord(rec->record_type, payload, info_.tls_version);
-    if (d.alert >= 0) last_alert_.store(d.alert, std::memory_order_relaxed);
+    if (d.alert >= 0) {
+      last_alert_.store(d.alert, std::memory_order_relaxed);
+    }
     switch (d.action) {
       case RecordAction::kData:
         // DecideRecord only says kData for application data, handled above.
@@ -176,26 +188,36 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
 }
 
 ssize_t tlsfd_conn::Write(const uint8_t* buf, size_t len) {
-  if (tx_closed_.load()) return -EPIPE;
+  if (tx_closed_.load()) {
+    return -EPIPE;
+  }
   ssize_t n = ::send(fd_.get(), buf, len, MSG_NOSIGNAL);
-  if (n < 0) return -errno;
+  if (n < 0) {
+    return -errno;
+  }
   return n;
 }
 
 int tlsfd_conn::Shutdown() {
-  if (tx_closed_.exchange(true)) return 0;
+  if (tx_closed_.exchange(true)) {
+    return 0;
+  }
   if (ktls()) {
     const uint8_t close_notify[2] = {tlsd::kAlertLevelWarning, tlsd::kAlertCloseNotify};
     absl::Status sent = tlsd::SendTlsRecord(fd_.get(), tlsd::kRecordAlert, close_notify);
     if (!sent.ok()) {
       int e = tlsd::StatusToErrno(sent);
       // Nothing went out: let a later call try again.
-      if (e == EAGAIN || e == EINTR) tx_closed_.store(false);
+      if (e == EAGAIN || e == EINTR) {
+        tx_closed_.store(false);
+      }
       return -e;
     }
   }
   // kTLS: FIN after close_notify. Relay: tlsd sees EOF and sends close_notify.
-  if (::shutdown(fd_.get(), SHUT_WR) != 0 && errno != ENOTCONN) return -errno;
+  if (::shutdown(fd_.get(), SHUT_WR) != 0 && errno != ENOTCONN) {
+    return -errno;
+  }
   return 0;
 }
 

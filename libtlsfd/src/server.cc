@@ -43,13 +43,17 @@ constexpr int kMaxEvents = 16;
 
 int GetSockInt(int fd, int level, int opt, int* out) {
   socklen_t len = sizeof(*out);
-  if (getsockopt(fd, level, opt, out, &len) != 0) return errno;
+  if (getsockopt(fd, level, opt, out, &len) != 0) {
+    return errno;
+  }
   return 0;
 }
 
 absl::Status SetNonBlocking(int fd, bool nonblock) {
   int fl = fcntl(fd, F_GETFL);
-  if (fl < 0) return tlsd::ErrnoToStatus(errno, "fcntl(F_GETFL)");
+  if (fl < 0) {
+    return tlsd::ErrnoToStatus(errno, "fcntl(F_GETFL)");
+  }
   int want = nonblock ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
   if (want != fl && fcntl(fd, F_SETFL, want) != 0) {
     return tlsd::ErrnoToStatus(errno, "fcntl(F_SETFL)");
@@ -113,8 +117,12 @@ bool IsMalformed(const absl::Status& s) { return !tlsd::HasErrno(s); }
 absl::Status WaitReadable(int fd, int timeout_ms, absl::string_view what) {
   pollfd p{fd, POLLIN, 0};
   int r = ::poll(&p, 1, timeout_ms);
-  if (r < 0) return tlsd::ErrnoToStatus(errno, what);
-  if (r == 0) return tlsd::ErrnoToStatus(ETIMEDOUT, what);
+  if (r < 0) {
+    return tlsd::ErrnoToStatus(errno, what);
+  }
+  if (r == 0) {
+    return tlsd::ErrnoToStatus(ETIMEDOUT, what);
+  }
   return absl::OkStatus();
 }
 
@@ -134,17 +142,23 @@ std::unique_ptr<tlsfd_conn> HandleFrame(tlsfd_server& server, Frame frame, bool 
 absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPull(tlsfd_server& server, int flags) {
   const bool nonblock = flags & TLSFD_NONBLOCK;
   for (;;) {
-    if (!server.ended.ok()) return server.ended;
+    if (!server.ended.ok()) {
+      return server.ended;
+    }
     if (!nonblock) {
       // poll rather than a blocking recvmsg, which RecvFrame restarts on
       // EINTR: a signal must be able to interrupt tlsfd_accept.
       absl::Status waited = WaitReadable(server.sock.get(), -1, "wait for tlsd");
-      if (!waited.ok()) return waited;
+      if (!waited.ok()) {
+        return waited;
+      }
     }
     absl::StatusOr<Frame> frame = tlsd::RecvFrame(server.sock.get(), MSG_DONTWAIT);
     if (!frame.ok()) {
       if (tlsd::IsErrno(frame.status(), EAGAIN)) {
-        if (nonblock) return frame.status();
+        if (nonblock) {
+          return frame.status();
+        }
         continue;
       }
       if (IsMalformed(frame.status())) {
@@ -170,14 +184,18 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPull(tlsfd_server& server, int
     }
     std::unique_ptr<tlsfd_conn> conn =
         HandleFrame(server, std::move(*frame), flags & TLSFD_CONN_NONBLOCK);
-    if (conn != nullptr) return conn;
+    if (conn != nullptr) {
+      return conn;
+    }
   }
 }
 
 void CloseLink(tlsfd_server& server, int fd) {
   auto it = std::find_if(server.links.begin(), server.links.end(),
                          [fd](const UniqueFd& l) { return l.get() == fd; });
-  if (it == server.links.end()) return;
+  if (it == server.links.end()) {
+    return;
+  }
   // Closing the fd removes it from the epoll set.
   server.links.erase(it);
   ++server.stats.links_closed;
@@ -239,7 +257,9 @@ std::unique_ptr<tlsfd_conn> ReadLink(tlsfd_server& server, int fd, uint32_t even
     return HandleFrame(server, std::move(*frame), conn_nonblock);
   }
   if (tlsd::IsErrno(frame.status(), EAGAIN)) {
-    if (events & (EPOLLHUP | EPOLLERR)) CloseLink(server, fd);
+    if (events & (EPOLLHUP | EPOLLERR)) {
+      CloseLink(server, fd);
+    }
     return nullptr;
   }
   if (IsMalformed(frame.status())) {
@@ -258,9 +278,13 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPush(tlsfd_server& server, int
   for (;;) {
     epoll_event events[kMaxEvents];
     int n = epoll_wait(server.epoll.get(), events, kMaxEvents, wait ? -1 : 0);
-    if (n < 0) return tlsd::ErrnoToStatus(errno, "wait for tlsd");
+    if (n < 0) {
+      return tlsd::ErrnoToStatus(errno, "wait for tlsd");
+    }
     if (n == 0) {
-      if (nonblock) return tlsd::ErrnoToStatus(EAGAIN, "no connection ready");
+      if (nonblock) {
+        return tlsd::ErrnoToStatus(EAGAIN, "no connection ready");
+      }
       wait = true;
       continue;
     }
@@ -269,15 +293,21 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPush(tlsfd_server& server, int
     for (int i = 0; i < n; ++i) {
       if (events[i].data.fd == server.sock.get()) {
         absl::Status accepted = AcceptLinks(server);
-        if (!accepted.ok()) link_error = accepted;
+        if (!accepted.ok()) {
+          link_error = accepted;
+        }
         continue;
       }
       // Level-triggered: events not handled now are reported again.
       std::unique_ptr<tlsfd_conn> conn =
           ReadLink(server, events[i].data.fd, events[i].events, flags & TLSFD_CONN_NONBLOCK);
-      if (conn != nullptr) return conn;
+      if (conn != nullptr) {
+        return conn;
+      }
     }
-    if (!link_error.ok()) return link_error;
+    if (!link_error.ok()) {
+      return link_error;
+    }
   }
 }
 
@@ -286,7 +316,9 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPush(tlsfd_server& server, int
 absl::StatusOr<std::unique_ptr<tlsfd_server>> NewPushServer(int listening_fd) {
   auto server = std::make_unique<tlsfd_server>(tlsfd_server::Mode::kPush);
   server->epoll = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
-  if (!server->epoll.valid()) return tlsd::ErrnoToStatus(errno, "epoll_create1");
+  if (!server->epoll.valid()) {
+    return tlsd::ErrnoToStatus(errno, "epoll_create1");
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = listening_fd;
@@ -300,13 +332,19 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> NewPushServer(int listening_fd) {
 // with a distinct error for each mismatch.
 absl::Status CheckListeningSeqpacket(int fd) {
   struct stat st;
-  if (fstat(fd, &st) != 0) return tlsd::ErrnoToStatus(errno, "listening fd");
-  if (!S_ISSOCK(st.st_mode)) return tlsd::ErrnoToStatus(ENOTSOCK, "listening fd");
+  if (fstat(fd, &st) != 0) {
+    return tlsd::ErrnoToStatus(errno, "listening fd");
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    return tlsd::ErrnoToStatus(ENOTSOCK, "listening fd");
+  }
   int domain = 0, type = 0, listening = 0;
   if (int e = GetSockInt(fd, SOL_SOCKET, SO_DOMAIN, &domain); e != 0) {
     return tlsd::ErrnoToStatus(e, "listening fd: SO_DOMAIN");
   }
-  if (domain != AF_UNIX) return tlsd::ErrnoToStatus(EAFNOSUPPORT, "listening fd is not AF_UNIX");
+  if (domain != AF_UNIX) {
+    return tlsd::ErrnoToStatus(EAFNOSUPPORT, "listening fd is not AF_UNIX");
+  }
   if (int e = GetSockInt(fd, SOL_SOCKET, SO_TYPE, &type); e != 0) {
     return tlsd::ErrnoToStatus(e, "listening fd: SO_TYPE");
   }
@@ -316,7 +354,9 @@ absl::Status CheckListeningSeqpacket(int fd) {
   if (int e = GetSockInt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening); e != 0) {
     return tlsd::ErrnoToStatus(e, "listening fd: SO_ACCEPTCONN");
   }
-  if (!listening) return tlsd::ErrnoToStatus(EINVAL, "listening fd is not listening");
+  if (!listening) {
+    return tlsd::ErrnoToStatus(EINVAL, "listening fd is not listening");
+  }
   return absl::OkStatus();
 }
 
@@ -327,13 +367,21 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(Frame frame, bool conn
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected ", tlsd::MsgTypeName(frame.header.type), " frame"));
   }
-  if (!frame.fd.valid()) return absl::InvalidArgumentError("CONNECTION without an fd");
+  if (!frame.fd.valid()) {
+    return absl::InvalidArgumentError("CONNECTION without an fd");
+  }
   absl::StatusOr<ConnectionInfo> info = ConnectionInfo::Decode(frame.payload);
-  if (!info.ok()) return info.status();
+  if (!info.ok()) {
+    return info.status();
+  }
   absl::Status checked = CheckConnectionSocket(frame.fd.get(), *info);
-  if (!checked.ok()) return checked;
+  if (!checked.ok()) {
+    return checked;
+  }
   absl::Status mode = SetNonBlocking(frame.fd.get(), conn_nonblock);
-  if (!mode.ok()) return mode;
+  if (!mode.ok()) {
+    return mode;
+  }
   return std::make_unique<tlsfd_conn>(std::move(frame.fd), *std::move(info));
 }
 
@@ -344,14 +392,20 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view contro
         EINVAL, absl::StrCat("backend name '", backend, "' is not 1..64 of [A-Za-z0-9_.-]"));
   }
   absl::StatusOr<UniqueFd> sock = tlsd::ConnectSeqpacket(control_socket, /*nonblock=*/false);
-  if (!sock.ok()) return sock.status();
+  if (!sock.ok()) {
+    return sock.status();
+  }
   absl::Status sent = tlsd::SendFrame(sock->get(), MsgType::kHello, /*request_id=*/1,
                                       tlsd::Hello{std::string(backend)}.Encode());
-  if (!sent.ok()) return sent;
+  if (!sent.ok()) {
+    return sent;
+  }
 
   absl::Status waited = WaitReadable(sock->get(), kHelloTimeoutMs,
                                      absl::StrCat("wait for tlsd's answer on ", control_socket));
-  if (!waited.ok()) return waited;
+  if (!waited.ok()) {
+    return waited;
+  }
   absl::StatusOr<Frame> reply = tlsd::RecvFrame(sock->get(), MSG_DONTWAIT);
   if (!reply.ok()) {
     if (IsMalformed(reply.status())) {
@@ -383,11 +437,14 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view contro
 
 absl::StatusOr<std::unique_ptr<tlsfd_server>> Listen(absl::string_view path, mode_t mode) {
   absl::StatusOr<UniqueFd> listener = tlsd::ListenSeqpacket(path, mode);
-  if (!listener.ok()) return listener.status();
+  if (!listener.ok()) {
+    return listener.status();
+  }
   struct stat st;
   std::string path_str(path);
-  if (stat(path_str.c_str(), &st) != 0)
+  if (stat(path_str.c_str(), &st) != 0) {
     return tlsd::ErrnoToStatus(errno, absl::StrCat("stat ", path));
+  }
   absl::StatusOr<std::unique_ptr<tlsfd_server>> server = NewPushServer(listener->get());
   if (!server.ok()) {
     unlink(path_str.c_str());
@@ -401,17 +458,25 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Listen(absl::string_view path, mod
 }
 
 absl::StatusOr<std::unique_ptr<tlsfd_server>> FromFd(int listening_fd) {
-  if (listening_fd < 0) return tlsd::ErrnoToStatus(EBADF, "listening fd");
+  if (listening_fd < 0) {
+    return tlsd::ErrnoToStatus(EBADF, "listening fd");
+  }
   absl::Status checked = CheckListeningSeqpacket(listening_fd);
-  if (!checked.ok()) return checked;
+  if (!checked.ok()) {
+    return checked;
+  }
   int fdflags = fcntl(listening_fd, F_GETFD);
   if (fdflags < 0 || fcntl(listening_fd, F_SETFD, fdflags | FD_CLOEXEC) != 0) {
     return tlsd::ErrnoToStatus(errno, "fcntl(FD_CLOEXEC) on the listening fd");
   }
   absl::Status nb = SetNonBlocking(listening_fd, true);
-  if (!nb.ok()) return nb;
+  if (!nb.ok()) {
+    return nb;
+  }
   absl::StatusOr<std::unique_ptr<tlsfd_server>> server = NewPushServer(listening_fd);
-  if (!server.ok()) return server.status();
+  if (!server.ok()) {
+    return server.status();
+  }
   // The fd becomes ours only now that nothing can fail any more.
   (*server)->sock = UniqueFd(listening_fd);
   return server;
@@ -422,8 +487,12 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> FromSystemd(const char* fdname) {
   int n = sd_listen_fds_with_names(/*unset_environment=*/0, &names);
   // sd_listen_fds_with_names allocates a NULL-terminated strv.
   auto free_names = [&names]() {
-    if (names == nullptr) return;
-    for (char** p = names; *p != nullptr; ++p) free(*p);
+    if (names == nullptr) {
+      return;
+    }
+    for (char** p = names; *p != nullptr; ++p) {
+      free(*p);
+    }
     free(names);
     names = nullptr;
   };
@@ -461,7 +530,9 @@ absl::Status RequirePeerUid(tlsfd_server& server, uid_t uid) {
   server.required_uid = uid;
   if (server.mode == tlsfd_server::Mode::kPull) {
     absl::StatusOr<struct ucred> cred = tlsd::PeerCredentials(server.sock.get());
-    if (!cred.ok()) return cred.status();
+    if (!cred.ok()) {
+      return cred.status();
+    }
     if (cred->uid != uid) {
       return tlsd::ErrnoToStatus(
           EPERM, absl::StrCat("control socket peer is uid ", cred->uid, ", not ", uid));
@@ -478,7 +549,9 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> Accept(tlsfd_server& server, int fla
 }  // namespace tlsfd::internal
 
 tlsfd_server::~tlsfd_server() {
-  if (bound_path.empty()) return;
+  if (bound_path.empty()) {
+    return;
+  }
   struct stat st;
   // Remove the socket file only if it is still ours: another process may
   // have bound a new socket at the same path since.

@@ -47,7 +47,9 @@ auto Guarded(Fn&& fn) noexcept -> decltype(fn()) {
 
 template <typename T>
 int Publish(absl::StatusOr<std::unique_ptr<T>> made, T** out) {
-  if (!made.ok()) return Fail(made.status());
+  if (!made.ok()) {
+    return Fail(made.status());
+  }
   *out = made->release();
   return 0;
 }
@@ -77,7 +79,9 @@ extern "C" {
 const char* tlsfd_version(void) { return "0.1.0"; }
 
 int tlsfd_server_subscribe(const char* control_socket, const char* backend, tlsfd_server** out) {
-  if (out != nullptr) *out = nullptr;
+  if (out != nullptr) {
+    *out = nullptr;
+  }
   if (control_socket == nullptr || backend == nullptr || out == nullptr) {
     return InvalidArgument("tlsfd_server_subscribe: NULL argument");
   }
@@ -88,7 +92,9 @@ int tlsfd_server_subscribe(const char* control_socket, const char* backend, tlsf
 }
 
 int tlsfd_server_listen(const char* socket_path, mode_t mode, tlsfd_server** out) {
-  if (out != nullptr) *out = nullptr;
+  if (out != nullptr) {
+    *out = nullptr;
+  }
   if (socket_path == nullptr || out == nullptr) {
     return InvalidArgument("tlsfd_server_listen: NULL argument");
   }
@@ -99,8 +105,12 @@ int tlsfd_server_listen(const char* socket_path, mode_t mode, tlsfd_server** out
 }
 
 int tlsfd_server_from_fd(int listening_fd, tlsfd_server** out) {
-  if (out != nullptr) *out = nullptr;
-  if (out == nullptr) return InvalidArgument("tlsfd_server_from_fd: NULL argument");
+  if (out != nullptr) {
+    *out = nullptr;
+  }
+  if (out == nullptr) {
+    return InvalidArgument("tlsfd_server_from_fd: NULL argument");
+  }
   return Guarded([&] {
     SetLastError("");
     return Publish(tlsfd::internal::FromFd(listening_fd), out);
@@ -108,8 +118,12 @@ int tlsfd_server_from_fd(int listening_fd, tlsfd_server** out) {
 }
 
 int tlsfd_server_from_systemd(const char* fdname, tlsfd_server** out) {
-  if (out != nullptr) *out = nullptr;
-  if (out == nullptr) return InvalidArgument("tlsfd_server_from_systemd: NULL argument");
+  if (out != nullptr) {
+    *out = nullptr;
+  }
+  if (out == nullptr) {
+    return InvalidArgument("tlsfd_server_from_systemd: NULL argument");
+  }
   return Guarded([&] {
     SetLastError("");
     return Publish(tlsfd::internal::FromSystemd(fdname), out);
@@ -117,7 +131,9 @@ int tlsfd_server_from_systemd(const char* fdname, tlsfd_server** out) {
 }
 
 int tlsfd_server_require_peer_uid(tlsfd_server* srv, uid_t uid) {
-  if (srv == nullptr) return InvalidArgument("tlsfd_server_require_peer_uid: NULL server");
+  if (srv == nullptr) {
+    return InvalidArgument("tlsfd_server_require_peer_uid: NULL server");
+  }
   return Guarded([&] {
     SetLastError("");
     absl::Status st = tlsfd::internal::RequirePeerUid(*srv, uid);
@@ -126,13 +142,19 @@ int tlsfd_server_require_peer_uid(tlsfd_server* srv, uid_t uid) {
 }
 
 int tlsfd_server_fd(const tlsfd_server* srv) {
-  if (srv == nullptr) return -EINVAL;
+  if (srv == nullptr) {
+    return -EINVAL;
+  }
   return srv->mode == tlsfd_server::Mode::kPull ? srv->sock.get() : srv->epoll.get();
 }
 
 int tlsfd_accept(tlsfd_server* srv, tlsfd_conn** out, int flags) {
-  if (out != nullptr) *out = nullptr;
-  if (srv == nullptr || out == nullptr) return InvalidArgument("tlsfd_accept: NULL argument");
+  if (out != nullptr) {
+    *out = nullptr;
+  }
+  if (srv == nullptr || out == nullptr) {
+    return InvalidArgument("tlsfd_accept: NULL argument");
+  }
   if ((flags & ~(TLSFD_NONBLOCK | TLSFD_CONN_NONBLOCK)) != 0) {
     return InvalidArgument("tlsfd_accept: unknown flags");
   }
@@ -159,43 +181,57 @@ int tlsfd_server_get_stats(const tlsfd_server* srv, struct tlsfd_server_stats* o
 void tlsfd_server_free(tlsfd_server* srv) { delete srv; }
 
 int tlsfd_conn_fd(const tlsfd_conn* conn) {
-  if (conn == nullptr) return -EINVAL;
+  if (conn == nullptr) {
+    return -EINVAL;
+  }
   return conn->fd();
 }
 
 ssize_t tlsfd_read(tlsfd_conn* conn, void* buf, size_t len) {
-  if (conn == nullptr || (buf == nullptr && len > 0)) return -EINVAL;
+  if (conn == nullptr || (buf == nullptr && len > 0)) {
+    return -EINVAL;
+  }
   return Guarded(
       [&] { return conn->Read(static_cast<uint8_t*>(buf), std::min<size_t>(len, SSIZE_MAX)); });
 }
 
 ssize_t tlsfd_write(tlsfd_conn* conn, const void* buf, size_t len) {
-  if (conn == nullptr || (buf == nullptr && len > 0)) return -EINVAL;
+  if (conn == nullptr || (buf == nullptr && len > 0)) {
+    return -EINVAL;
+  }
   return Guarded([&] {
     return conn->Write(static_cast<const uint8_t*>(buf), std::min<size_t>(len, SSIZE_MAX));
   });
 }
 
 int tlsfd_shutdown(tlsfd_conn* conn) {
-  if (conn == nullptr) return -EINVAL;
+  if (conn == nullptr) {
+    return -EINVAL;
+  }
   return Guarded([&] { return conn->Shutdown(); });
 }
 
 int tlsfd_close(tlsfd_conn* conn) {
-  if (conn == nullptr) return 0;
+  if (conn == nullptr) {
+    return 0;
+  }
   int rc = Guarded([&] { return conn->Shutdown(); });
   delete conn;  // closes the fd
   return rc;
 }
 
 int tlsfd_conn_last_alert(const tlsfd_conn* conn) {
-  if (conn == nullptr) return -EINVAL;
+  if (conn == nullptr) {
+    return -EINVAL;
+  }
   int alert = conn->last_alert();
   return alert >= 0 ? alert : -ENOMSG;
 }
 
 const char* tlsfd_alert_name(int description) {
-  if (description < 0 || description > 255) return "unknown";
+  if (description < 0 || description > 255) {
+    return "unknown";
+  }
   return tlsd::AlertName(static_cast<uint8_t>(description));
 }
 
@@ -212,7 +248,9 @@ int tlsfd_conn_info(const tlsfd_conn* conn, struct tlsfd_info* out) {
 }
 
 const char* tlsfd_strerror(int neg_errno) {
-  if (neg_errno >= 0) return neg_errno == 0 ? "Success" : "Not an error code";
+  if (neg_errno >= 0) {
+    return neg_errno == 0 ? "Success" : "Not an error code";
+  }
   const char* s = strerrordesc_np(-neg_errno);
   return s != nullptr ? s : "Unknown error";
 }

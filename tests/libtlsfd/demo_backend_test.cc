@@ -45,7 +45,9 @@ using tlsfd::testutil::TempDir;
 std::string DemoPath() {
   if (const char* dir = getenv("TLSD_TEST_BIN_DIR"); dir != nullptr && *dir != '\0') {
     std::string p = std::string(dir) + "/tlsd-demo-backend";
-    if (access(p.c_str(), X_OK) == 0) return p;
+    if (access(p.c_str(), X_OK) == 0) {
+      return p;
+    }
   }
   return TLSD_DEMO_BACKEND;
 }
@@ -59,7 +61,9 @@ std::string ReadFile(const std::string& path) {
 
 bool WaitFor(const std::function<bool()>& cond, int ms = 5000) {
   for (int waited = 0; waited < ms; waited += 10) {
-    if (cond()) return true;
+    if (cond()) {
+      return true;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return cond();
@@ -70,17 +74,23 @@ class Demo {
  public:
   Demo(const TempDir& dir, std::vector<std::string> args) : stderr_path_(dir.File("stderr")) {
     std::string bin = DemoPath();
-    if (access(bin.c_str(), X_OK) != 0) return;
+    if (access(bin.c_str(), X_OK) != 0) {
+      return;
+    }
     std::vector<char*> argv;
     argv.push_back(bin.data());
-    for (std::string& a : args) argv.push_back(a.data());
+    for (std::string& a : args) {
+      argv.push_back(a.data());
+    }
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0600);
-    if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) {
+      pid_ = -1;
+    }
     posix_spawn_file_actions_destroy(&fa);
   }
   ~Demo() {
@@ -163,8 +173,7 @@ TEST(DemoBackendTest, HttpReplyListsTheMetadata) {
            "peer: [2001:db8::17]:50123\n",
            "local: 192.0.2.10:443\n",
            "client_cert_subject: CN=alice,O=Example\n",
-           "client_cert_sha256: "
-           "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n",
+           "client_cert_sha256: a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n",
            "resumed: yes\n",
            "handshake_us: 1234\n",
        }) {
@@ -242,12 +251,16 @@ TEST(DemoBackendTest, EchoModeEchoesAndLogsMetadataLine) {
   SendConnection(link.get(), SampleInfo(77), theirs.get());
   theirs.Reset();
   std::string data(100000, 'x');
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
+  for (size_t i = 0; i < data.size(); ++i) {
+    data[i] = static_cast<char>('a' + i % 26);
+  }
   std::thread writer([fd = client.get(), &data] {
     size_t off = 0;
     while (off < data.size()) {
       ssize_t n = write(fd, data.data() + off, data.size() - off);
-      if (n <= 0) break;
+      if (n <= 0) {
+        break;
+      }
       off += static_cast<size_t>(n);
     }
     shutdown(fd, SHUT_WR);

@@ -128,7 +128,9 @@ class KtlsTest : public ::testing::TestWithParam<uint16_t> {
     uint8_t buf[20000];
     absl::StatusOr<tlsd::RecordRead> r = tlsd::RecvTlsRecord(peer_.get(), absl::MakeSpan(buf), 0);
     EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return {};
+    if (!r.ok()) {
+      return {};
+    }
     data->assign(reinterpret_cast<char*>(buf), r->len);
     return *r;
   }
@@ -225,7 +227,9 @@ TEST_P(KtlsTest, UserCanceledThenCloseNotify) {
 }
 
 TEST_P(KtlsTest, TooManyWarningAlertsIsProtocolError) {
-  for (int i = 0; i <= 5; ++i) PeerAlert(tlsd::kAlertLevelWarning, tlsd::kAlertUserCanceled);
+  for (int i = 0; i <= 5; ++i) {
+    PeerAlert(tlsd::kAlertLevelWarning, tlsd::kAlertUserCanceled);
+  }
   char buf[64];
   EXPECT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), -EPROTO);
   std::string got;

@@ -489,7 +489,9 @@ class PushTest : public ::testing::Test {
     tlsfd_conn* conn = nullptr;
     int rc = tlsfd_accept(server_, &conn, flags);
     EXPECT_EQ(rc, 0) << tlsfd_strerror(rc) << ": " << tlsfd_last_error();
-    if (rc != 0) return 0;
+    if (rc != 0) {
+      return 0;
+    }
     tlsfd_info info{};
     info.struct_size = sizeof(info);
     EXPECT_EQ(tlsfd_conn_info(conn, &info), 0);
@@ -534,7 +536,9 @@ TEST_F(PushTest, ManyConnectionsOnEachLink) {
     keep.push_back(std::move(a));
   }
   std::set<uint64_t> ids;
-  for (int i = 0; i < 10; ++i) ids.insert(AcceptId());
+  for (int i = 0; i < 10; ++i) {
+    ids.insert(AcceptId());
+  }
   EXPECT_EQ(ids.size(), 10u);
   EXPECT_EQ(*ids.begin(), 100u);
   EXPECT_EQ(*ids.rbegin(), 109u);
@@ -791,21 +795,35 @@ TEST(FromSystemdTest, FindsTheSocketByName) {
     // Move both out of the way first: either may already be 3 or 4.
     int o = fcntl(other->get(), F_DUPFD_CLOEXEC, 100);
     int t = fcntl(l->get(), F_DUPFD_CLOEXEC, 100);
-    if (o < 0 || t < 0 || dup2(o, 3) != 3 || dup2(t, 4) != 4) _exit(10);
+    if (o < 0 || t < 0 || dup2(o, 3) != 3 || dup2(t, 4) != 4) {
+      _exit(10);
+    }
     setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
     setenv("LISTEN_FDS", "2", 1);
     setenv("LISTEN_FDNAMES", "other:tlsd-backend", 1);
     tlsfd_server* s = nullptr;
-    if (tlsfd_server_from_systemd("missing", &s) != -ENOENT) _exit(11);
-    if (tlsfd_server_from_systemd(nullptr, &s) != -ENOTUNIQ) _exit(12);
-    if (tlsfd_server_from_systemd("tlsd-backend", &s) != 0) _exit(13);
-    if (getenv("LISTEN_FDS") == nullptr) _exit(14);  // environment left alone
+    if (tlsfd_server_from_systemd("missing", &s) != -ENOENT) {
+      _exit(11);
+    }
+    if (tlsfd_server_from_systemd(nullptr, &s) != -ENOTUNIQ) {
+      _exit(12);
+    }
+    if (tlsfd_server_from_systemd("tlsd-backend", &s) != 0) {
+      _exit(13);
+    }
+    if (getenv("LISTEN_FDS") == nullptr) {
+      _exit(14);  // environment left alone
+    }
     alarm(10);
     tlsfd_conn* conn = nullptr;
-    if (tlsfd_accept(s, &conn, 0) != 0) _exit(15);
+    if (tlsfd_accept(s, &conn, 0) != 0) {
+      _exit(15);
+    }
     tlsfd_info info{};
     info.struct_size = sizeof(info);
-    if (tlsfd_conn_info(conn, &info) != 0 || info.connection_id != 77) _exit(16);
+    if (tlsfd_conn_info(conn, &info) != 0 || info.connection_id != 77) {
+      _exit(16);
+    }
     tlsfd_close(conn);
     tlsfd_server_free(s);
     _exit(0);
@@ -944,7 +962,9 @@ TEST_F(ConnInfoTest, StructSizeIsHonoured) {
   ASSERT_EQ(tlsfd_conn_info(conn, &big.info), 0);
   EXPECT_EQ(big.info.struct_size, sizeof(big));
   EXPECT_EQ(big.info.connection_id, 5u);
-  for (uint8_t b : big.future) EXPECT_EQ(b, 0xab);
+  for (uint8_t b : big.future) {
+    EXPECT_EQ(b, 0xab);
+  }
   tlsfd_close(conn);
 }
 
@@ -1025,7 +1045,7 @@ TEST(CppWrapperTest, RaiiClosesConnectionsAndFreesServer) {
     EXPECT_EQ(info.connection_id, 61u);
     EXPECT_EQ(conn.Write("hi", 2), 2);
     tlsfd::Conn moved = std::move(conn);
-    EXPECT_FALSE(conn);
+    EXPECT_FALSE(conn);  // NOLINT(bugprone-use-after-move): moved-from is empty
     EXPECT_TRUE(moved);
     tlsfd_server_stats stats;
     EXPECT_EQ(server.Stats(&stats), 0);

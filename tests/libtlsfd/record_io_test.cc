@@ -71,7 +71,9 @@ TEST(AlertNameTest, KnownDescriptions) {
       {116, "certificate_required"},
       {120, "no_application_protocol"},
   };
-  for (const AlertRow& r : rows) EXPECT_STREQ(AlertName(r.description), r.name);
+  for (const AlertRow& r : rows) {
+    EXPECT_STREQ(AlertName(r.description), r.name);
+  }
   EXPECT_STREQ(AlertName(kAlertHandshakeFailure), "handshake_failure");
 }
 
@@ -115,7 +117,9 @@ struct FakeMsg {
   }
   void Finish() {
     msg.msg_controllen = used;
-    if (used == 0) msg.msg_control = nullptr;
+    if (used == 0) {
+      msg.msg_control = nullptr;
+    }
   }
 };
 

@@ -33,7 +33,9 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-  if (path_.empty()) return;
+  if (path_.empty()) {
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
@@ -41,9 +43,13 @@ TempDir::~TempDir() {
 int CountOpenFds() {
   int n = 0;
   DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
+  if (d == nullptr) {
+    return -1;
+  }
   while (struct dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] != '.') {
+      ++n;
+    }
   }
   closedir(d);
   return n;
@@ -137,7 +143,9 @@ UniqueFd AcceptPeer(int listener) {
 
 bool IsClosedByPeer(int fd) {
   pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, 1000) != 1) return false;
+  if (poll(&p, 1, 1000) != 1) {
+    return false;
+  }
   char c;
   ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
   // AF_UNIX reports ECONNRESET instead of EOF when the closed end still had
@@ -150,8 +158,12 @@ std::string ReadAll(int fd, size_t max) {
   char buf[4096];
   while (out.size() < max) {
     ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
