@@ -111,9 +111,9 @@ typedef struct tlsfd_conn tlsfd_conn;
  *   -ETIMEDOUT     tlsd did not answer within 10 seconds
  *   -EPROTO        tlsd's answer was not a valid HELLO_OK or ERROR frame
  *   -<code>        tlsd refused the subscription with an ERROR frame: its
- *                  code is returned as is (by tlsd's convention -EACCES for
- *                  a peer its policy does not allow, -ECONNREFUSED for an
- *                  unknown backend); its message is in tlsfd_last_error()
+ *                  code is returned as is, e.g. -EACCES (tlsd's policy
+ *                  does not allow this user) or -ENOENT/-ECONNREFUSED (no
+ *                  such backend); its message is in tlsfd_last_error()
  *   -ENOMEM        out of memory */
 TLSFD_EXPORT int tlsfd_server_subscribe(const char* control_socket, const char* backend,
                                         tlsfd_server** out);
