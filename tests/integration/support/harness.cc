@@ -103,6 +103,19 @@ bool PortListening(int port) {
   return false;
 }
 
+// UnixListening reports whether /proc/net/unix has a listening socket
+// (__SO_ACCEPTCON, flags 00010000) bound at `path`. The socket file appears
+// at bind(), before listen(): its existence alone is not readiness.
+bool UnixListening(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile("/proc/net/unix");
+  if (!text.ok()) return false;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (f.size() >= 8 && f[7] == path && f[3] == "00010000") return true;
+  }
+  return false;
+}
+
 std::vector<std::string> CleanEnv() {
   std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C",
                                   "HOME=/nonexistent"};
@@ -489,8 +502,7 @@ absl::StatusOr<std::unique_ptr<TestDaemon>> TestDaemon::Start(const DaemonSpec& 
         exited = true;
         break;
       }
-      struct stat st;
-      bool ready = stat(env.control.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+      bool ready = UnixListening(env.control);
       for (int p : env.ports) ready = ready && PortListening(p);
       if (ready) return d;
       if (absl::Now() >= deadline) break;
