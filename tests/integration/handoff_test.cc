@@ -102,13 +102,15 @@ TEST(SubscriberPolicyTest, SubscriberWhoseUidIsNotAllowedIsRefusedAndLogged) {
   EXPECT_THAT(d.Log(), HasSubstr("refused"));
 }
 
-TEST(SubscriberPolicyTest, UnknownBackendIsRefusedWithTheDocumentedError) {
+TEST(SubscriberPolicyTest, UnknownBackendIsRefusedWithTheProtocolsErrorCode) {
   absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
       TestDaemon::Start({.config = [](const DaemonEnv& env) { return SimpleConfig(env); }});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   tlsfd::Server srv;
-  // tlsfd.h: "-ECONNREFUSED for an unknown backend", message in
-  // tlsfd_last_error().
+  // The wire protocol (common/wire/messages.h, ERROR) says tlsd refuses an
+  // unknown backend with ECONNREFUSED, which tlsfd_server_subscribe returns
+  // as is. ENOENT would be indistinguishable from "no control socket at that
+  // path" (tlsd not running), which connect() reports as -ENOENT.
   const int rc = tlsfd::Server::Subscribe((*daemon)->control().c_str(), "nosuch", &srv);
   const std::string msg = tlsfd_last_error();
   EXPECT_EQ(rc, -ECONNREFUSED) << "got " << strerror(-rc) << ": " << msg;
