@@ -705,10 +705,14 @@ void FillRecord(const tlsfd_info& in, ConnRecord& rec) {
   rec.local = in.local;
   rec.peer_family = in.peer_addr.ss_family;
   rec.local_family = in.local_addr.ss_family;
-  if (in.peer_addr.ss_family != AF_UNSPEC) rec.peer = SockaddrText(in.peer_addr) == rec.peer
-                                                          ? rec.peer
-                                                          : rec.peer + " (sockaddr: " +
-                                                                SockaddrText(in.peer_addr) + ")";
+  // The text and the sockaddr must say the same; a mismatch shows up in
+  // every comparison of `peer` / `local`.
+  if (in.peer_addr.ss_family != AF_UNSPEC && SockaddrText(in.peer_addr) != rec.peer) {
+    rec.peer += absl::StrCat(" (but peer_addr says ", SockaddrText(in.peer_addr), ")");
+  }
+  if (in.local_addr.ss_family != AF_UNSPEC && SockaddrText(in.local_addr) != rec.local) {
+    rec.local += absl::StrCat(" (but local_addr says ", SockaddrText(in.local_addr), ")");
+  }
   rec.has_client_cert = in.has_client_cert;
   rec.client_cert_subject = in.client_cert_subject;
   rec.client_cert_sha256_hex = in.client_cert_sha256_hex;

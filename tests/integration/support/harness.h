@@ -172,7 +172,8 @@ struct DaemonSpec {
   int num_ports = 1;
   // Runs before tlsd starts (e.g. to make files the config refers to).
   std::function<absl::Status(const DaemonEnv&)> prepare = {};
-  // Bound on start-up: the ports listen and the control socket exists.
+  // Bound on start-up: every port and the control socket are listening
+  // (seen in /proc/net/tcp{,6} and /proc/net/unix, without connecting).
   absl::Duration ready_timeout = absl::Seconds(10);
 };
 
