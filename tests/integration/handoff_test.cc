@@ -248,9 +248,14 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
       clients.emplace_back([&, full] {
         ClientOptions opts;
         opts.io_timeout = absl::Seconds(10);
+        // Each client gets its own copy: OpenSSL marks a session it used
+        // not resumable when that connection ends with a fatal alert (as
+        // tlsd's internal_error for a connection no backend took).
+        SSL_SESSION* mine = full ? nullptr : SSL_SESSION_dup(session);
+        absl::Cleanup free_mine = [mine] { SSL_SESSION_free(mine); };
         if (!full) {
           opts.version = TLS1_2_VERSION;
-          opts.session = session;
+          opts.session = mine;
         }
         absl::StatusOr<std::unique_ptr<TlsClient>> c = TlsClient::Connect(d.port(), opts);
         if (!c.ok()) {
