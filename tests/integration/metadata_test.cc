@@ -129,6 +129,43 @@ TEST_P(MetadataTest, BackendReceivesEveryFieldOfTheConnection) {
   EXPECT_EQ(line->Field("cipher"), r.cipher_name) << line->line;
 }
 
+TEST(MetadataIpv6Test, BackendGetsIpv6PeerAndLocalAddresses) {
+  TLSD_IT_CHECK_KERNEL();
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start(
+      {.config = [](const DaemonEnv& env) {
+        std::string toml = SimpleConfig(env);
+        const std::string v4 = absl::StrCat("\"127.0.0.1:", env.port(), "\"");
+        toml.replace(toml.find(v4), v4.size(), absl::StrCat("\"[::1]:", env.port(), "\""));
+        return toml;
+      }});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  TestDaemon& d = **daemon;
+  absl::StatusOr<std::unique_ptr<InProcessBackend>> backend =
+      InProcessBackend::Subscribe(d.control(), "app", EchoHandler());
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  TlsStatSnapshot before;
+  ClientOptions opts;
+  opts.ipv6 = true;
+  absl::StatusOr<std::unique_ptr<TlsClient>> client = TlsClient::Connect(d.port(), opts);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->Write("v6\n").ok());
+  ASSERT_TRUE((*client)->ReadExactly(3).ok());
+  const std::string client_addr = (*client)->LocalAddress();
+  (*client)->Close();
+  std::vector<ConnRecord> recs = (*backend)->WaitForConnections(1);
+  ASSERT_EQ(recs.size(), 1u) << d.Log();
+  const ConnRecord& r = recs[0];
+  EXPECT_EQ(r.peer, client_addr);
+  EXPECT_EQ(r.peer_family, AF_INET6);
+  EXPECT_EQ(r.local, absl::StrCat("[::1]:", d.port()));
+  EXPECT_EQ(r.local_family, AF_INET6);
+  ExpectDataPath(r, d);
+  ExpectKtlsCounters(before, 1);
+  absl::StatusOr<ConnLogLine> line = d.WaitForConnLog(r.connection_id);
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(line->Field("peer"), client_addr) << line->line;
+}
+
 std::string MutualTlsConfig(const DaemonEnv& env) {
   return SimpleConfig(env, absl::StrCat("client_auth = \"require\"\nclient_ca = \"", env.ca, "\"\n"));
 }

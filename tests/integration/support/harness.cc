@@ -969,15 +969,27 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
   }
   if (opts.session != nullptr) SSL_set_session(ssl_, opts.session);
 
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  fd_ = socket(opts.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", ErrnoText(errno)));
   SetIoTimeout(fd_, opts.io_timeout);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port, ": ", ErrnoText(errno)));
+  sockaddr_storage ss{};
+  socklen_t ss_len;
+  if (opts.ipv6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_addr = in6addr_loopback;
+    a6->sin6_port = htons(static_cast<uint16_t>(port));
+    ss_len = sizeof(*a6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    ss_len = sizeof(*a);
+  }
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), ss_len) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("connect ", opts.ipv6 ? "[::1]:" : "127.0.0.1:", port, ": ", ErrnoText(errno)));
   }
   return absl::OkStatus();
 }

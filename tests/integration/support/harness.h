@@ -345,6 +345,7 @@ struct ClientOptions {
   std::vector<std::string> alpn = {};
   const testing::TestIdentity* identity = nullptr;  // client certificate
   SSL_SESSION* session = nullptr;  // to resume (borrowed)
+  bool ipv6 = false;               // connect to [::1] instead of 127.0.0.1
   absl::Duration io_timeout = absl::Seconds(15);
 };
 
@@ -360,7 +361,8 @@ struct ReadEnd {
 
 class TlsClient {
  public:
-  // Connect makes a TCP connection to 127.0.0.1:port and completes the
+  // Connect makes a TCP connection to 127.0.0.1:port ([::1] with ipv6) and
+  // completes the
   // handshake (blocking, bounded by io_timeout).
   static absl::StatusOr<std::unique_ptr<TlsClient>> Connect(int port, const ClientOptions& opts);
   // ConnectAndSend completes the handshake with the client's last flight
@@ -373,7 +375,7 @@ class TlsClient {
 
   SSL* ssl() const { return ssl_; }
   int fd() const { return fd_; }
-  std::string LocalAddress() const;  // "127.0.0.1:port"
+  std::string LocalAddress() const;  // "127.0.0.1:port" or "[::1]:port"
 
   absl::Status Write(absl::string_view data);
   // ReadExactly reads `len` bytes of application data.
