@@ -41,7 +41,7 @@ die() { printf '%s: FAIL: %s\n' "$prog" "$*" >&2; exit 1; }
 # Modules loaded by /init before the tests. Missing ones are tolerated (with a
 # note) except tls: e.g. ghash-clmulni-intel is gone in 7.x, where GHASH moved
 # into the built-in lib/crypto gf128hash.
-vm_modules=(tls gcm aesni-intel ghash-clmulni-intel chacha20poly1305)
+vm_modules=(tls gcm aesni-intel ghash-clmulni-intel chacha20poly1305 inet_diag tcp_diag)
 # Whole module dirs copied as well, so the kernel's crypto auto-loading
 # (request_module("crypto-...") -> /sbin/modprobe) finds whatever algorithm
 # or template (ctr, ghash, chacha, poly1305, ...) a cipher needs.

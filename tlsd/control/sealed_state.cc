@@ -164,8 +164,28 @@ absl::StatusOr<KeyHash> KernelKeyHash(int fd, bool tx) {
     tls12_crypto_info_chacha20_poly1305 chacha;
   } ci;
   Wiped<decltype(ci)> wiped;
-  socklen_t len = sizeof(wiped.value);
-  if (getsockopt(fd, SOL_TLS, tx ? TLS_TX : TLS_RX, &wiped.value, &len) != 0) {
+  // The kernel accepts only the header's size or the cipher's exact struct
+  // size (40 bytes for AES-128-GCM), so ask for the cipher type first.
+  socklen_t len = sizeof(tls_crypto_info);
+  const int opt = tx ? TLS_TX : TLS_RX;
+  if (getsockopt(fd, SOL_TLS, opt, &wiped.value, &len) != 0) {
+    return ErrnoToStatus(errno, tx ? "getsockopt(TLS_TX)" : "getsockopt(TLS_RX)");
+  }
+  switch (wiped.value.info.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128:
+      len = sizeof(wiped.value.gcm128);
+      break;
+    case TLS_CIPHER_AES_GCM_256:
+      len = sizeof(wiped.value.gcm256);
+      break;
+    case TLS_CIPHER_CHACHA20_POLY1305:
+      len = sizeof(wiped.value.chacha);
+      break;
+    default:
+      len = 0;
+      break;
+  }
+  if (len != 0 && getsockopt(fd, SOL_TLS, opt, &wiped.value, &len) != 0) {
     return ErrnoToStatus(errno, tx ? "getsockopt(TLS_TX)" : "getsockopt(TLS_RX)");
   }
   const uint8_t* key = nullptr;
