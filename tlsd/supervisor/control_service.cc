@@ -116,7 +116,7 @@ void ControlService::OnHello(uint64_t id, Frame& frame_ref) {
   if (!hello.ok()) return Refuse(id, EINVAL, std::string(hello.status().message()));
   Backend* backend = backends_.Find(hello->backend);
   if (backend == nullptr) {
-    return Refuse(id, ENOENT, absl::StrCat("no backend named '", hello->backend, "'"));
+    return Refuse(id, ECONNREFUSED, absl::StrCat("no backend named '", hello->backend, "'"));
   }
   if (backend->config().mode != BackendMode::kPull) {
     return Refuse(id, EINVAL,
