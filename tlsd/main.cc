@@ -44,12 +44,18 @@ void Usage(FILE* out) {
 
 bool ParseLogLevel(const std::string& s, tlsd::LogLevel* out) {
   using tlsd::LogLevel;
-  if (s == "error") *out = LogLevel::kError;
-  else if (s == "warning") *out = LogLevel::kWarning;
-  else if (s == "notice") *out = LogLevel::kNotice;
-  else if (s == "info") *out = LogLevel::kInfo;
-  else if (s == "debug") *out = LogLevel::kDebug;
-  else return false;
+  if (s == "error")
+    *out = LogLevel::kError;
+  else if (s == "warning")
+    *out = LogLevel::kWarning;
+  else if (s == "notice")
+    *out = LogLevel::kNotice;
+  else if (s == "info")
+    *out = LogLevel::kInfo;
+  else if (s == "debug")
+    *out = LogLevel::kDebug;
+  else
+    return false;
   return true;
 }
 

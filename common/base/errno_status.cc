@@ -61,15 +61,12 @@ absl::StatusCode CodeFor(int e) {
 }  // namespace
 
 absl::Status ErrnoToStatus(int errno_value, absl::string_view what) {
-  absl::Status status(CodeFor(errno_value),
-                      absl::StrCat(what, ": ", strerrordesc_np(errno_value)));
+  absl::Status status(CodeFor(errno_value), absl::StrCat(what, ": ", strerrordesc_np(errno_value)));
   status.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(errno_value)));
   return status;
 }
 
-bool HasErrno(const absl::Status& status) {
-  return status.GetPayload(kErrnoPayload).has_value();
-}
+bool HasErrno(const absl::Status& status) { return status.GetPayload(kErrnoPayload).has_value(); }
 
 int StatusToErrno(const absl::Status& status) {
   if (status.ok()) return 0;

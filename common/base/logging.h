@@ -41,13 +41,13 @@ class LogMessage {
 
 }  // namespace tlsd
 
-#define TLSD_LOG(level)                                          \
-  if (!::tlsd::LogEnabled(::tlsd::LogLevel::k##level)) {         \
-  } else                                                         \
+#define TLSD_LOG(level)                                  \
+  if (!::tlsd::LogEnabled(::tlsd::LogLevel::k##level)) { \
+  } else                                                 \
     ::tlsd::LogMessage(::tlsd::LogLevel::k##level).stream()
 
-#define TLSD_CHECK(cond)                                     \
-  do {                                                       \
+#define TLSD_CHECK(cond)                                         \
+  do {                                                           \
     if (!(cond)) ::tlsd::CheckFailed(__FILE__, __LINE__, #cond); \
   } while (0)
 

@@ -12,10 +12,10 @@
 
 // TLSD_RETURN_IF_ERROR(expr) returns expr's status from the enclosing
 // function when it is not OK.
-#define TLSD_RETURN_IF_ERROR(expr)                                  \
-  do {                                                              \
-    ::absl::Status tlsd_status_ = (expr);                           \
-    if (!tlsd_status_.ok()) return tlsd_status_;                    \
+#define TLSD_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status tlsd_status_ = (expr);        \
+    if (!tlsd_status_.ok()) return tlsd_status_; \
   } while (0)
 
 // TLSD_ASSIGN_OR_RETURN(lhs, expr) evaluates a StatusOr<T> expression; on
@@ -23,8 +23,8 @@
 // declaration, e.g. `auto x`).
 #define TLSD_ASSIGN_OR_RETURN(lhs, expr) \
   TLSD_ASSIGN_OR_RETURN_IMPL_(TLSD_STATUS_CONCAT_(tlsd_statusor_, __LINE__), lhs, expr)
-#define TLSD_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                \
+#define TLSD_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)   \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

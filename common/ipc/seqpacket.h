@@ -31,8 +31,7 @@ struct Frame {
 // sendmsg flags (MSG_DONTWAIT for event loops); MSG_NOSIGNAL is always set.
 // EAGAIN comes back as kUnavailable with errno EAGAIN (see IsErrno).
 absl::Status SendFrame(int sock, MsgType type, uint32_t request_id,
-                       absl::Span<const uint8_t> payload, int fd_to_pass = -1,
-                       int flags = 0);
+                       absl::Span<const uint8_t> payload, int fd_to_pass = -1, int flags = 0);
 
 // RecvFrame receives one frame. Every fd that arrived is owned before anything
 // is checked, so each rejection path closes them. Errors:

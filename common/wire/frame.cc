@@ -67,8 +67,8 @@ absl::StatusOr<FrameHeader> DecodeFrame(absl::Span<const uint8_t> datagram,
     return absl::InvalidArgumentError(absl::StrCat("frame: unknown message type ", type));
   }
   if (payload_len != in.remaining()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "frame: payload length ", payload_len, " but ", in.remaining(), " bytes follow"));
+    return absl::InvalidArgumentError(absl::StrCat("frame: payload length ", payload_len, " but ",
+                                                   in.remaining(), " bytes follow"));
   }
   *out_payload = datagram.subspan(kFrameHeaderLen);
   return FrameHeader{static_cast<MsgType>(type), request_id};

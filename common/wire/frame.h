@@ -21,14 +21,14 @@ inline constexpr size_t kFrameHeaderLen = 12;
 inline constexpr size_t kMaxFrameLen = 20 * 1024;
 
 enum class MsgType : uint16_t {
-  kHello = 1,          // peer -> tlsd: subscribe to a service (pull mode)
-  kHelloOk = 2,        // tlsd -> peer: subscription accepted
-  kError = 3,          // either way: errno-style code and a message
-  kConnection = 4,     // tlsd -> worker: one secured connection (+fd)
-  kConnect = 5,        // app -> tlsd: open an outgoing secured connection
-  kConnectReply = 6,   // tlsd -> app: the connection (+fd) or kError
-  kControlRecord = 7,  // worker -> tlsd: a non-data record that arrived (+fd)
-  kControlVerdict = 8, // tlsd -> worker: what happened and what to do next
+  kHello = 1,           // peer -> tlsd: subscribe to a service (pull mode)
+  kHelloOk = 2,         // tlsd -> peer: subscription accepted
+  kError = 3,           // either way: errno-style code and a message
+  kConnection = 4,      // tlsd -> worker: one secured connection (+fd)
+  kConnect = 5,         // app -> tlsd: open an outgoing secured connection
+  kConnectReply = 6,    // tlsd -> app: the connection (+fd) or kError
+  kControlRecord = 7,   // worker -> tlsd: a non-data record that arrived (+fd)
+  kControlVerdict = 8,  // tlsd -> worker: what happened and what to do next
 };
 
 // IsKnownMsgType is true for the values above; a frame of another type is

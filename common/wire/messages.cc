@@ -195,13 +195,12 @@ absl::StatusOr<ConnectionInfo> ConnectionInfo::Decode(absl::Span<const uint8_t> 
   absl::string_view service, backend, sni, alpn, cipher_name, reason, subject, sealed;
   uint8_t tx, rx;
   absl::Span<const uint8_t> fingerprint;
-  if (!r.ReadU64(&c.connection_id) || !r.ReadU8Prefixed(&service) ||
-      !r.ReadU8Prefixed(&backend) || !r.ReadU8Prefixed(&sni) || !r.ReadU8Prefixed(&alpn) ||
-      !r.ReadU16(&c.tls_version) || !r.ReadU16(&c.cipher_suite) ||
-      !r.ReadU8Prefixed(&cipher_name) || !r.ReadU8(&tx) || !r.ReadU8(&rx) ||
-      !r.ReadU16Prefixed(&reason) || !ReadAddress(r, &c.peer) || !ReadAddress(r, &c.local) ||
-      !ReadBool(r, &c.has_client_cert) || !r.ReadU16Prefixed(&subject) ||
-      !r.ReadBytes(32, &fingerprint) || !ReadBool(r, &c.resumed) ||
+  if (!r.ReadU64(&c.connection_id) || !r.ReadU8Prefixed(&service) || !r.ReadU8Prefixed(&backend) ||
+      !r.ReadU8Prefixed(&sni) || !r.ReadU8Prefixed(&alpn) || !r.ReadU16(&c.tls_version) ||
+      !r.ReadU16(&c.cipher_suite) || !r.ReadU8Prefixed(&cipher_name) || !r.ReadU8(&tx) ||
+      !r.ReadU8(&rx) || !r.ReadU16Prefixed(&reason) || !ReadAddress(r, &c.peer) ||
+      !ReadAddress(r, &c.local) || !ReadBool(r, &c.has_client_cert) ||
+      !r.ReadU16Prefixed(&subject) || !r.ReadBytes(32, &fingerprint) || !ReadBool(r, &c.resumed) ||
       !r.ReadU32(&c.handshake_us) || !r.ReadU16Prefixed(&sealed) || !r.empty()) {
     return Malformed("CONNECTION");
   }
@@ -270,8 +269,8 @@ absl::StatusOr<ControlRecord> ControlRecord::Decode(absl::Span<const uint8_t> in
   ByteReader r(in);
   ControlRecord c;
   absl::string_view payload, sealed;
-  if (!r.ReadU8(&c.record_type) || !r.ReadU16Prefixed(&payload) ||
-      !r.ReadU16Prefixed(&sealed) || !r.empty()) {
+  if (!r.ReadU8(&c.record_type) || !r.ReadU16Prefixed(&payload) || !r.ReadU16Prefixed(&sealed) ||
+      !r.empty()) {
     return Malformed("CONTROL_RECORD");
   }
   // Application data never goes to tlsd: the worker reads it itself.

@@ -51,7 +51,7 @@ const char* DataPathName(DataPath p);  // "ktls-sw", "ktls-hw", "relay"
 
 // An IPv4/IPv6 endpoint as it travels on the wire.
 struct WireAddress {
-  uint8_t family = 0;  // 0 unknown, 4 or 6
+  uint8_t family = 0;              // 0 unknown, 4 or 6
   std::array<uint8_t, 16> addr{};  // IPv4 in the first 4 bytes
   uint16_t port = 0;
 
@@ -79,7 +79,7 @@ struct ConnectionInfo {
   WireAddress peer;
   WireAddress local;
   bool has_client_cert = false;
-  std::string client_cert_subject;           // RFC 2253, at most 1024 bytes
+  std::string client_cert_subject;               // RFC 2253, at most 1024 bytes
   std::array<uint8_t, 32> client_cert_sha256{};  // of the DER certificate
   bool resumed = false;
   uint32_t handshake_us = 0;

@@ -104,9 +104,7 @@ int64_t Delta(const TlsStat& after, const TlsStat& before, const char* name) {
 
 std::string Hex(absl::string_view s) { return absl::BytesToHexString(s); }
 
-std::string Bytes(std::initializer_list<uint8_t> b) {
-  return std::string(b.begin(), b.end());
-}
+std::string Bytes(std::initializer_list<uint8_t> b) { return std::string(b.begin(), b.end()); }
 
 std::string SecretString(const SecretBytes& s) {
   return std::string(reinterpret_cast<const char*>(s.data()), s.size());
@@ -206,10 +204,10 @@ absl::StatusOr<std::string> ReadData(Link& l, int fd, size_t len) {
   while (out.size() < len) {
     TLSD_ASSIGN_OR_RETURN(Record rec, fd == l.client() ? ClientRead(l) : ReadRecord(fd));
     if (rec.type != kRecordApplicationData) {
-      return absl::InternalError(absl::StrCat("expected application data, got ",
-                                              rec.type == 0 ? "end of stream"
-                                                            : RecordTypeName(rec.type),
-                                              " record ", Hex(rec.payload)));
+      return absl::InternalError(
+          absl::StrCat("expected application data, got ",
+                       rec.type == 0 ? "end of stream" : RecordTypeName(rec.type), " record ",
+                       Hex(rec.payload)));
     }
     out += rec.payload;
   }
@@ -236,8 +234,8 @@ void ExpectDataBothWays(Link& l, absl::string_view tag) {
 void ExpectClientGets(Link& l, uint8_t type, const std::string& payload) {
   absl::StatusOr<Record> rec = ClientRead(l);
   ASSERT_THAT(rec, IsOk());
-  EXPECT_EQ(int{rec->type}, int{type}) << "got " << RecordTypeName(rec->type) << " "
-                                       << Hex(rec->payload);
+  EXPECT_EQ(int{rec->type}, int{type})
+      << "got " << RecordTypeName(rec->type) << " " << Hex(rec->payload);
   EXPECT_EQ(Hex(rec->payload), Hex(payload));
 }
 
@@ -246,16 +244,16 @@ void ExpectClientGets(Link& l, uint8_t type, const std::string& payload) {
 void ExpectClientGetsEof(Link& l) {
   absl::StatusOr<Record> rec = ClientRead(l);
   ASSERT_THAT(rec, IsOk());
-  EXPECT_EQ(int{rec->type}, 0) << "expected end of stream, got " << RecordTypeName(rec->type)
-                               << " " << Hex(rec->payload);
+  EXPECT_EQ(int{rec->type}, 0) << "expected end of stream, got " << RecordTypeName(rec->type) << " "
+                               << Hex(rec->payload);
 }
 
 // ClientSends sends one record of `type` from the client through its kTLS TX
 // and checks the server reads exactly that record, as a worker would.
 void ClientSends(Link& l, uint8_t type, const std::string& payload) {
-  ASSERT_THAT(SendTlsRecord(l.client(), type, absl::MakeConstSpan(
-                                                  reinterpret_cast<const uint8_t*>(payload.data()),
-                                                  payload.size())),
+  ASSERT_THAT(SendTlsRecord(l.client(), type,
+                            absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(payload.data()),
+                                                payload.size())),
               IsOk());
   absl::StatusOr<Record> rec = ReadRecord(l.server());
   ASSERT_THAT(rec, IsOk());
@@ -406,8 +404,8 @@ void ExpectVerdict(const absl::StatusOr<ControlVerdict>& v, ControlAction action
   EXPECT_EQ(ActionName(v->action), std::string(ActionName(action))) << ::testing::PrintToString(*v);
   if (alert.has_value()) {
     EXPECT_TRUE(v->has_alert) << ::testing::PrintToString(*v);
-    EXPECT_EQ(int{v->alert}, int{*alert}) << AlertName(v->alert) << " instead of "
-                                          << AlertName(*alert);
+    EXPECT_EQ(int{v->alert}, int{*alert})
+        << AlertName(v->alert) << " instead of " << AlertName(*alert);
   } else {
     EXPECT_FALSE(v->has_alert) << ::testing::PrintToString(*v);
   }
@@ -439,9 +437,8 @@ TEST_P(ControlRecordsTest, KernelKeyHashReadsTheKeyOfEachDirection) {
   const testing::TlsParams p = GetParam();
   TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx, testing::MakeCtx(*certs_, false, p));
   TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx, testing::MakeCtx(*certs_, true, p));
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      testing::Connection conn,
-      testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
+  TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn,
+                            testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
   ASSERT_THAT(conn.server_outcome, IsOk());
   ASSERT_THAT(conn.client_outcome, IsOk());
   ASSERT_NE(conn.server_outcome->rx, KtlsMode::kNone) << conn.server_outcome->reason;
@@ -466,9 +463,9 @@ TEST_P(ControlRecordsTest, KernelKeyHashReadsTheKeyOfEachDirection) {
       TLSD_ASSERT_OK_AND_ASSIGN(TrafficKeys keys, DeriveTrafficKeys(p.cipher, secret->span()));
       KeyHash want{};
       unsigned int len = 0;
-      ASSERT_EQ(EVP_Digest(keys.key.data(), keys.key.size(), want.data(), &len, EVP_sha256(),
-                           nullptr),
-                1);
+      ASSERT_EQ(
+          EVP_Digest(keys.key.data(), keys.key.size(), want.data(), &len, EVP_sha256(), nullptr),
+          1);
       EXPECT_EQ(*hash, want);
     }
   }
@@ -614,9 +611,9 @@ class KeyUpdateTest : public ControlRecordsTest {
     SCOPED_TRACE(absl::StrCat("KeyUpdate round ", round));
     const std::string old_blob = l.blob;
     ASSERT_THAT(SendTlsRecord(l.client(), kRecordHandshake,
-                              absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(
-                                                      kKeyUpdateRequested.data()),
-                                                  kKeyUpdateRequested.size())),
+                              absl::MakeConstSpan(
+                                  reinterpret_cast<const uint8_t*>(kKeyUpdateRequested.data()),
+                                  kKeyUpdateRequested.size())),
                 IsOk());
     // The client switches its TX right after its KeyUpdate (RFC 8446 4.6.3).
     ASSERT_THAT(ClientRekey(l, Direction::kTx), IsOk());
@@ -683,9 +680,9 @@ TEST_P(KeyUpdateTest, ThreeKeyUpdatesInARowOrACleanCloseWithoutRekey) {
     std::cout << "[   INFO   ] kernel " << KernelRelease()
               << " has no TLS 1.3 rekey: expecting a clean close\n";
     ASSERT_THAT(SendTlsRecord(l.client(), kRecordHandshake,
-                              absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(
-                                                      kKeyUpdateRequested.data()),
-                                                  kKeyUpdateRequested.size())),
+                              absl::MakeConstSpan(
+                                  reinterpret_cast<const uint8_t*>(kKeyUpdateRequested.data()),
+                                  kKeyUpdateRequested.size())),
                 IsOk());
     // The peer cannot switch either: this is what "no rekey" means.
     EXPECT_THAT(ClientRekey(l, Direction::kTx), StatusIs(absl::StatusCode::kFailedPrecondition));
@@ -716,9 +713,10 @@ TEST_P(KeyUpdateTest, ThreeKeyUpdatesInARowOrACleanCloseWithoutRekey) {
   TLSD_ASSERT_OK_AND_ASSIGN(const TlsStat after, ReadTlsStat());
   // Per round: the server rekeys RX and TX (tlsd), the client TX and RX
   // (this test); both ends see one KeyUpdate arrive.
-  std::cout << "[   INFO   ] tls_stat deltas: TlsRxRekeyOk +" << Delta(after, before, "TlsRxRekeyOk")
-            << " TlsTxRekeyOk +" << Delta(after, before, "TlsTxRekeyOk")
-            << " TlsRxRekeyReceived +" << Delta(after, before, "TlsRxRekeyReceived") << "\n";
+  std::cout << "[   INFO   ] tls_stat deltas: TlsRxRekeyOk +"
+            << Delta(after, before, "TlsRxRekeyOk") << " TlsTxRekeyOk +"
+            << Delta(after, before, "TlsTxRekeyOk") << " TlsRxRekeyReceived +"
+            << Delta(after, before, "TlsRxRekeyReceived") << "\n";
   EXPECT_EQ(Delta(after, before, "TlsRxRekeyOk"), 6);
   EXPECT_EQ(Delta(after, before, "TlsTxRekeyOk"), 6);
   EXPECT_EQ(Delta(after, before, "TlsRxRekeyReceived"), 6);
@@ -752,10 +750,10 @@ TEST_P(KeyUpdateTest, OldBlobIsRefusedAfterAKeyUpdate) {
 
   // The peer updates again; the worker replays blob0 with that KeyUpdate
   // (tlsd would install generation 1 again, which the worker already knows).
-  ASSERT_THAT(SendTlsRecord(l.client(), kRecordHandshake,
-                            absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(
-                                                    kKeyUpdateRequested.data()),
-                                                kKeyUpdateRequested.size())),
+  ASSERT_THAT(SendTlsRecord(
+                  l.client(), kRecordHandshake,
+                  absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kKeyUpdateRequested.data()),
+                                      kKeyUpdateRequested.size())),
               IsOk());
   ASSERT_THAT(ClientRekey(l, Direction::kTx), IsOk());
   absl::StatusOr<Record> rec = ReadRecord(l.server());
@@ -811,9 +809,9 @@ TEST_F(Tls13ControlRecordsTest, KeyUpdateNotRequestedRekeysRxOnly) {
   TLSD_ASSERT_OK_AND_ASSIGN(Link l, Handoff(kParams, 601));
   TLSD_ASSERT_OK_AND_ASSIGN(const KeyHashes keys0, ReadKeyHashes(l.server()));
   ASSERT_THAT(SendTlsRecord(l.client(), kRecordHandshake,
-                            absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(
-                                                    kKeyUpdateNotRequested.data()),
-                                                kKeyUpdateNotRequested.size())),
+                            absl::MakeConstSpan(
+                                reinterpret_cast<const uint8_t*>(kKeyUpdateNotRequested.data()),
+                                kKeyUpdateNotRequested.size())),
               IsOk());
   const bool client_rekeyed = ClientRekey(l, Direction::kTx).ok();
   EXPECT_EQ(client_rekeyed, KernelCanRekey());
@@ -850,8 +848,8 @@ TEST_F(Tls13ControlRecordsTest, KeyUpdateWithIllegalRequestValueIsIllegalParamet
   TLSD_ASSERT_OK_AND_ASSIGN(const KeyHashes keys0, ReadKeyHashes(l.server()));
   const std::string bad = Bytes({kHandshakeKeyUpdate, 0, 0, 1, 2});
   ASSERT_NO_FATAL_FAILURE(ClientSends(l, kRecordHandshake, bad));
-  ExpectVerdict(Answer(l, kRecordHandshake, bad), ControlAction::kFailed,
-                kAlertIllegalParameter, "KeyUpdate");
+  ExpectVerdict(Answer(l, kRecordHandshake, bad), ControlAction::kFailed, kAlertIllegalParameter,
+                "KeyUpdate");
   ExpectClientGets(l, kRecordAlert, Bytes({kAlertLevelFatal, kAlertIllegalParameter}));
   TLSD_ASSERT_OK_AND_ASSIGN(const KeyHashes keys1, ReadKeyHashes(l.server()));
   EXPECT_TRUE(keys1 == keys0);
@@ -878,8 +876,7 @@ TEST_F(Tls13ControlRecordsTest, KeyUpdateThatDoesNotEndItsRecordIsUnexpectedMess
   const std::string two = kKeyUpdateNotRequested + kKeyUpdateNotRequested;
   ASSERT_NO_FATAL_FAILURE(ClientSends(l, kRecordHandshake, two));
   absl::StatusOr<ControlVerdict> v = Answer(l, kRecordHandshake, two);
-  ASSERT_NO_FATAL_FAILURE(
-      ExpectVerdict(v, ControlAction::kFailed, kAlertUnexpectedMessage, ""));
+  ASSERT_NO_FATAL_FAILURE(ExpectVerdict(v, ControlAction::kFailed, kAlertUnexpectedMessage, ""));
   TLSD_ASSERT_OK_AND_ASSIGN(const KeyHashes keys1, ReadKeyHashes(l.server()));
   EXPECT_TRUE(keys1 == keys0) << "tlsd changed keys for a malformed record";
   if (v->action == ControlAction::kFailed) {  // else no alert comes: don't wait for one
@@ -1078,11 +1075,11 @@ TEST_F(ClientRoleTest, Tls12HelloRequestIsRefusedWithNoRenegotiation) {
       Link l, Handoff(testing::TlsParams{TlsVersion::kTls12, KtlsCipher::kAes256Gcm}, 902));
   TLSD_ASSERT_OK_AND_ASSIGN(std::string blob, SealClientSide(l));
   const std::string hello_request = Bytes({kHandshakeHelloRequest, 0, 0, 0});
-  ASSERT_THAT(SendTlsRecord(l.server(), kRecordHandshake,
-                            absl::MakeConstSpan(
-                                reinterpret_cast<const uint8_t*>(hello_request.data()),
-                                hello_request.size())),
-              IsOk());
+  ASSERT_THAT(
+      SendTlsRecord(l.server(), kRecordHandshake,
+                    absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(hello_request.data()),
+                                        hello_request.size())),
+      IsOk());
   absl::StatusOr<Record> rec = ReadRecord(l.client());
   ASSERT_THAT(rec, IsOk());
   ASSERT_EQ(Hex(rec->payload), Hex(hello_request));

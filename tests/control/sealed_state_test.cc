@@ -126,8 +126,7 @@ TEST(SealerTest, RoundTripTls12StateWithoutSecrets) {
   state.rx_key_hash[0] = 1;
   state.tx_key_hash[31] = 2;
   const WireAddress local = V6Loopback(8443), peer = V6Loopback(40000);
-  absl::StatusOr<ConnState> opened =
-      sealer->Open(sealer->Seal(state, local, peer), local, peer);
+  absl::StatusOr<ConnState> opened = sealer->Open(sealer->Seal(state, local, peer), local, peer);
   ASSERT_THAT(opened, IsOk());
   ExpectSameState(*opened, state);
   EXPECT_TRUE(opened->rx_secret.empty());
@@ -205,8 +204,7 @@ TEST(SealerTest, EverySingleFlippedByteFails) {
     for (uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0xff}}) {
       std::string bad = blob;
       bad[i] = static_cast<char>(static_cast<uint8_t>(bad[i]) ^ mask);
-      EXPECT_THAT(sealer->Open(bad, kLocal, kPeer),
-                  StatusIs(absl::StatusCode::kInvalidArgument))
+      EXPECT_THAT(sealer->Open(bad, kLocal, kPeer), StatusIs(absl::StatusCode::kInvalidArgument))
           << "byte " << i << " of " << blob.size() << " xor " << int{mask};
     }
   }
@@ -436,15 +434,14 @@ TEST(AnswerControlRecordTest, TcpWithoutKtlsIsInvalidArgumentAndSendsNothing) {
 TEST(AnswerControlRecordTest, TcpWithoutKtlsAndNoBlobSendsNothing) {
   auto sealer = Sealer::Random();
   TLSD_ASSERT_OK_AND_ASSIGN(testing::TcpPair pair, testing::MakeTcpPair());
-  EXPECT_THAT(AnswerControlRecord(*sealer, ControlRecordPolicy(), CloseNotify(""),
-                                  pair.server.get()),
-              StatusIs(AnyOf(absl::StatusCode::kInvalidArgument,
-                             absl::StatusCode::kPermissionDenied)));
-  EXPECT_THAT(AnswerControlRecord(*sealer, ControlRecordPolicy(),
-                                  CloseNotify(Sealer::Random()->Seal(FullState(), kLocal, kPeer)),
-                                  pair.server.get()),
-              StatusIs(AnyOf(absl::StatusCode::kInvalidArgument,
-                             absl::StatusCode::kPermissionDenied)));
+  EXPECT_THAT(
+      AnswerControlRecord(*sealer, ControlRecordPolicy(), CloseNotify(""), pair.server.get()),
+      StatusIs(AnyOf(absl::StatusCode::kInvalidArgument, absl::StatusCode::kPermissionDenied)));
+  EXPECT_THAT(
+      AnswerControlRecord(*sealer, ControlRecordPolicy(),
+                          CloseNotify(Sealer::Random()->Seal(FullState(), kLocal, kPeer)),
+                          pair.server.get()),
+      StatusIs(AnyOf(absl::StatusCode::kInvalidArgument, absl::StatusCode::kPermissionDenied)));
   ExpectNothingArrives(pair.server.get(), pair.client.get());
 }
 

@@ -52,7 +52,8 @@ ConnectionInfo V6WithCert() {
   c.local = WireAddress{};  // unknown
   c.has_client_cert = true;
   c.client_cert_subject = "CN=client,O=Example";
-  for (size_t i = 0; i < c.client_cert_sha256.size(); ++i) c.client_cert_sha256[i] = static_cast<uint8_t>(i);
+  for (size_t i = 0; i < c.client_cert_sha256.size(); ++i)
+    c.client_cert_sha256[i] = static_cast<uint8_t>(i);
   c.handshake_us = 0xffffffffu;
   return c;
 }

@@ -29,12 +29,12 @@
 namespace tlsd {
 namespace {
 
-#define FUZZ_REQUIRE(cond)                                                        \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
+#define FUZZ_REQUIRE(cond)                                                      \
+  do {                                                                          \
+    if (!(cond)) {                                                              \
       fprintf(stderr, "%s:%d: oracle failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                    \
-    }                                                                             \
+      abort();                                                                  \
+    }                                                                           \
   } while (0)
 
 bool SameBytes(const std::vector<uint8_t>& a, absl::Span<const uint8_t> b) {
@@ -47,8 +47,7 @@ void RequireRejected(const absl::Status& s) {
 }
 
 bool IsKnownPath(DataPath p) {
-  return p == DataPath::kKernelSoftware || p == DataPath::kKernelDevice ||
-         p == DataPath::kRelay;
+  return p == DataPath::kKernelSoftware || p == DataPath::kKernelDevice || p == DataPath::kRelay;
 }
 
 void DecodeMessages(absl::Span<const uint8_t> in) {

@@ -115,14 +115,16 @@ const std::vector<BrokenCase>& Cases() {
       {"DuplicateService",
        {{"# TAIL",
          "[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:8444\"]\nbackend = \"app\"\n"
-         "[[service.certificate]]\ncert = \"DIR/server-ecdsa.pem\"\nkey = \"DIR/server-ecdsa.key\""}},
+         "[[service.certificate]]\ncert = \"DIR/server-ecdsa.pem\"\nkey = "
+         "\"DIR/server-ecdsa.key\""}},
        "FILE:19: duplicate service name 'web' (first defined at line 5)",
        {},
        {}},
       {"OverlappingListen",
        {{"# TAIL",
          "[[service]]\nname = \"other\"\nlisten = [\"*:8443\"]\nbackend = \"app\"\n"
-         "[[service.certificate]]\ncert = \"DIR/server-ecdsa.pem\"\nkey = \"DIR/server-ecdsa.key\""}},
+         "[[service.certificate]]\ncert = \"DIR/server-ecdsa.pem\"\nkey = "
+         "\"DIR/server-ecdsa.key\""}},
        "FILE:20: listen address '*:8443' overlaps '127.0.0.1:8443' of service 'web' (line 6)",
        {},
        {}},
@@ -178,7 +180,9 @@ class CheckConfigTest : public ::testing::Test {
     ASSERT_TRUE(WriteFile(dir_.File("short.keys"), RandomBytes(79), 0600).ok());
   }
 
-  std::string Dir(const std::string& s) const { return absl::StrReplaceAll(s, {{"DIR", dir_.path()}}); }
+  std::string Dir(const std::string& s) const {
+    return absl::StrReplaceAll(s, {{"DIR", dir_.path()}});
+  }
 
   std::string Write(const std::string& name, const BrokenCase* c) {
     std::string toml = GoodConfig();
@@ -253,9 +257,10 @@ TEST_P(BrokenConfigTest, IsRejectedWithFileLineAndPreciseProblemAndExit78) {
   ExpectMessage(c, RunCase(c));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, BrokenConfigTest, ::testing::ValuesIn(Cases()),
-    [](const ::testing::TestParamInfo<BrokenCase>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Cases, BrokenConfigTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<BrokenCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST_F(CheckConfigTest, EveryBrokenConfigGetsItsOwnMessage) {
   std::set<std::string> messages;

@@ -16,10 +16,10 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <mutex>
-#include <thread>
 #include <iostream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -52,8 +52,8 @@ class EarlyRequestTest : public ::testing::TestWithParam<EarlyCase> {};
 std::string MakeRequest() {
   std::string body;
   for (int i = 0; i < 40; ++i) absl::StrAppend(&body, RandomHex(511), "\n");
-  return absl::StrCat("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ",
-                      body.size(), "\r\n\r\n", body);
+  return absl::StrCat("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ", body.size(),
+                      "\r\n\r\n", body);
 }
 
 TEST_P(EarlyRequestTest, RequestGluedToClientFinishedReachesBackendIntact) {
@@ -138,9 +138,9 @@ TEST_P(SClientStdinTest, InputReadyAtHandshakeEndReachesBackendIntact) {
   // s_client sends everything it read, then ends the connection at stdin's
   // EOF (-no_ign_eof); the backend reads to the end of the stream.
   PeerResult p = RunPeer({kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", d.port()),
-                          "-servername", "localhost", "-CAfile", d.env().ca,
-                          "-verify_return_error", GetParam() == TLS1_3_VERSION ? "-tls1_3" : "-tls1_2",
-                          "-quiet", "-no_ign_eof", "-nocommands"},
+                          "-servername", "localhost", "-CAfile", d.env().ca, "-verify_return_error",
+                          GetParam() == TLS1_3_VERSION ? "-tls1_3" : "-tls1_2", "-quiet",
+                          "-no_ign_eof", "-nocommands"},
                          {.stdin_data = request});
   EXPECT_EQ(p.exit_code, 0) << p.Describe();
   std::vector<ConnRecord> recs = (*backend)->WaitForConnections(1);

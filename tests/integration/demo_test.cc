@@ -27,22 +27,22 @@ using ::testing::StartsWith;
 // What scripts/demo.sh writes to $state/tlsd.toml, with $state, $port and
 // $(id -u) filled in.
 std::string DemoToml(const DaemonEnv& env) {
-  return absl::StrCat("# Written by scripts/demo.sh; see policy/examples/tlsd.toml for every option.\n",
-                      "[global]\n", "control_socket = \"", env.dir, "/control.sock\"\n", "\n",
-                      "[[service]]\n", "name = \"demo\"\n", "listen = [\"127.0.0.1:", env.port(),
-                      "\"]\n", "alpn = [\"http/1.1\"]\n", "backend = \"demo\"\n", "\n",
-                      "[[service.certificate]]\n", "cert = \"", env.dir, "/cert.pem\"\n",
-                      "key = \"", env.dir, "/key.pem\"\n", "\n", "[[backend]]\n",
-                      "name = \"demo\"\n", "mode = \"pull\"\n", "allow_uids = [", getuid(), "]\n");
+  return absl::StrCat(
+      "# Written by scripts/demo.sh; see policy/examples/tlsd.toml for every option.\n",
+      "[global]\n", "control_socket = \"", env.dir, "/control.sock\"\n", "\n", "[[service]]\n",
+      "name = \"demo\"\n", "listen = [\"127.0.0.1:", env.port(), "\"]\n", "alpn = [\"http/1.1\"]\n",
+      "backend = \"demo\"\n", "\n", "[[service.certificate]]\n", "cert = \"", env.dir,
+      "/cert.pem\"\n", "key = \"", env.dir, "/key.pem\"\n", "\n", "[[backend]]\n",
+      "name = \"demo\"\n", "mode = \"pull\"\n", "allow_uids = [", getuid(), "]\n");
 }
 
 // demo.sh's certificate: self-signed ECDSA P-256 for localhost/127.0.0.1.
 absl::Status MakeDemoCert(const DaemonEnv& env) {
-  PeerResult r = RunPeer({kOpenssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                          "ec_paramgen_curve:P-256", "-nodes", "-days", "825", "-subj",
-                          "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                          "-keyout", absl::StrCat(env.dir, "/key.pem"), "-out",
-                          absl::StrCat(env.dir, "/cert.pem")});
+  PeerResult r =
+      RunPeer({kOpenssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes", "-days", "825", "-subj", "/CN=localhost", "-addext",
+               "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
+               absl::StrCat(env.dir, "/key.pem"), "-out", absl::StrCat(env.dir, "/cert.pem")});
   if (r.exit_code != 0) return absl::InternalError(absl::StrCat("openssl req: ", r.Describe()));
   return absl::OkStatus();
 }
@@ -53,7 +53,8 @@ std::map<std::string, std::string> ParseMetadata(absl::string_view body) {
   for (absl::string_view line : absl::StrSplit(body, '\n', absl::SkipEmpty())) {
     const size_t colon = line.find(": ");
     if (colon == absl::string_view::npos) {
-      if (!line.empty() && line.back() == ':') out[std::string(line.substr(0, line.size() - 1))] = "";
+      if (!line.empty() && line.back() == ':')
+        out[std::string(line.substr(0, line.size() - 1))] = "";
       continue;
     }
     out[std::string(line.substr(0, colon))] = std::string(line.substr(colon + 2));
@@ -69,9 +70,9 @@ TEST(DemoTest, ReadmeCurlLineGets200WithConnectionMetadata) {
   TestDaemon& d = **daemon;
   const std::string demo_bin = BinaryPath("tlsd-demo-backend");
   ASSERT_EQ(access(demo_bin.c_str(), X_OK), 0) << demo_bin << " is missing";
-  absl::StatusOr<std::unique_ptr<BackgroundProcess>> demo = BackgroundProcess::Start(
-      {demo_bin, "--control", d.control(), "--backend", "demo"},
-      absl::StrCat(d.env().dir, "/demo-backend.log"));
+  absl::StatusOr<std::unique_ptr<BackgroundProcess>> demo =
+      BackgroundProcess::Start({demo_bin, "--control", d.control(), "--backend", "demo"},
+                               absl::StrCat(d.env().dir, "/demo-backend.log"));
   ASSERT_TRUE(demo.ok()) << demo.status();
   ASSERT_TRUE((*demo)->WaitForOutput("ready:")) << (*demo)->Output();
 

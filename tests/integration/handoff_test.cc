@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -135,10 +135,10 @@ std::string FdListing(pid_t pid) {
 
 // What one subscriber does with its subscription.
 enum class Dies {
-  kWithoutAccepting,   // a connection arrives; it closes without tlsfd_accept
-  kRightAfterAccept,   // accepts, closes the connection and the subscription
-  kBeforeConnection,   // unsubscribes before any connection is handed over
-  kProcessExits,       // a child process that exits once a connection arrives
+  kWithoutAccepting,  // a connection arrives; it closes without tlsfd_accept
+  kRightAfterAccept,  // accepts, closes the connection and the subscription
+  kBeforeConnection,  // unsubscribes before any connection is handed over
+  kProcessExits,      // a child process that exits once a connection arrives
 };
 
 // ForkedSubscriber subscribes in a child process, which exits (without
@@ -182,8 +182,10 @@ bool ReapWithin(pid_t pid, absl::Duration timeout) {
 TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   TLSD_IT_CHECK_KERNEL();
   // Connections no live subscriber takes wait 100 ms, then are closed.
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start(
-      {.config = [](const DaemonEnv& env) { return SimpleConfig(env, "", "queue_timeout_ms = 100\n"); }});
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
+        return SimpleConfig(env, "", "queue_timeout_ms = 100\n");
+      }});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   TestDaemon& d = **daemon;
 
@@ -341,8 +343,9 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   absl::StatusOr<std::string> echo = (*c)->ReadExactly(10);
   ASSERT_TRUE(echo.ok()) << echo.status();
   EXPECT_EQ(*echo, "still here");
-  std::cout << "[ TIMING   ] " << kCycles << " dying-subscriber cycles in " << absl::FormatDuration(took)
-            << " (" << resumed.load() << " resumed); outcomes:" << mix << std::endl;
+  std::cout << "[ TIMING   ] " << kCycles << " dying-subscriber cycles in "
+            << absl::FormatDuration(took) << " (" << resumed.load() << " resumed); outcomes:" << mix
+            << std::endl;
 }
 
 // ---------------------------------------------------------------------------
@@ -352,8 +355,10 @@ class NoBackendTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(NoBackendTest, ClientGetsAlertAfterQueueTimeoutNotSilentReset) {
   TLSD_IT_CHECK_KERNEL();
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start(
-      {.config = [](const DaemonEnv& env) { return SimpleConfig(env, "", "queue_timeout_ms = 500\n"); }});
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
+        return SimpleConfig(env, "", "queue_timeout_ms = 500\n");
+      }});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   TestDaemon& d = **daemon;
   ClientOptions opts;

@@ -35,9 +35,10 @@ TEST(KtlsPolicyTest, RequireRefusesWithAlertWhenKernelCannotTakeSessionElseHands
   ASSERT_TRUE(backend.ok()) << backend.status();
   TlsStatSnapshot before;
   PeerResult p = RunPeer({kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", d.port()),
-                          "-servername", "localhost", "-CAfile", d.env().ca,
-                          "-verify_return_error", "-quiet", "-no_ign_eof", "-nocommands"},
-                         {.stdin_data = "ping\n", .close_stdin_after_stdout_has = "ping\n",
+                          "-servername", "localhost", "-CAfile", d.env().ca, "-verify_return_error",
+                          "-quiet", "-no_ign_eof", "-nocommands"},
+                         {.stdin_data = "ping\n",
+                          .close_stdin_after_stdout_has = "ping\n",
                           .timeout = absl::Seconds(15)});
   if (KernelKtls()) {
     EXPECT_EQ(p.exit_code, 0) << p.Describe();
@@ -61,8 +62,10 @@ TEST(KtlsPolicyTest, RequireRefusesWithAlertWhenKernelCannotTakeSessionElseHands
 }
 
 TEST(HandshakeTimeoutTest, ClientThatSendsNothingIsDroppedAfterHandshakeTimeout) {
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start(
-      {.config = [](const DaemonEnv& env) { return SimpleConfig(env, "handshake_timeout_ms = 300\n"); }});
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
+        return SimpleConfig(env, "handshake_timeout_ms = 300\n");
+      }});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   TestDaemon& d = **daemon;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -66,8 +66,8 @@ std::string VersionName(const ::testing::TestParamInfo<int>& info) {
 
 TEST_P(MetadataTest, BackendReceivesEveryFieldOfTheConnection) {
   TLSD_IT_CHECK_KERNEL();
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start(
-      {.config = [](const DaemonEnv& env) {
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
         return SimpleConfig(env, "alpn = [\"h2\", \"http/1.1\"]\n");
       }});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
@@ -131,8 +131,8 @@ TEST_P(MetadataTest, BackendReceivesEveryFieldOfTheConnection) {
 
 TEST(MetadataIpv6Test, BackendGetsIpv6PeerAndLocalAddresses) {
   TLSD_IT_CHECK_KERNEL();
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start(
-      {.config = [](const DaemonEnv& env) {
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
         std::string toml = SimpleConfig(env);
         const std::string v4 = absl::StrCat("\"127.0.0.1:", env.port(), "\"");
         toml.replace(toml.find(v4), v4.size(), absl::StrCat("\"[::1]:", env.port(), "\""));
@@ -167,12 +167,14 @@ TEST(MetadataIpv6Test, BackendGetsIpv6PeerAndLocalAddresses) {
 }
 
 std::string MutualTlsConfig(const DaemonEnv& env) {
-  return SimpleConfig(env, absl::StrCat("client_auth = \"require\"\nclient_ca = \"", env.ca, "\"\n"));
+  return SimpleConfig(env,
+                      absl::StrCat("client_auth = \"require\"\nclient_ca = \"", env.ca, "\"\n"));
 }
 
 TEST_P(MetadataTest, MutualTlsReportsClientCertificateSubjectAndFingerprint) {
   TLSD_IT_CHECK_KERNEL();
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start({.config = MutualTlsConfig});
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = MutualTlsConfig});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   TestDaemon& d = **daemon;
   absl::StatusOr<std::unique_ptr<InProcessBackend>> backend =
@@ -206,7 +208,8 @@ TEST_P(MetadataTest, MutualTlsReportsClientCertificateSubjectAndFingerprint) {
 
 TEST_P(MetadataTest, RequireServiceRefusesClientWithoutCertificateWithAnAlert) {
   TLSD_IT_CHECK_KERNEL();
-  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon = TestDaemon::Start({.config = MutualTlsConfig});
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = MutualTlsConfig});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   TestDaemon& d = **daemon;
   absl::StatusOr<std::unique_ptr<InProcessBackend>> backend =
@@ -216,13 +219,12 @@ TEST_P(MetadataTest, RequireServiceRefusesClientWithoutCertificateWithAnAlert) {
   // stdin stays open (nothing will be echoed), so s_client is still reading
   // when tlsd's alert arrives (TLS 1.3 clients finish their side of the
   // handshake before the server has checked their certificate).
-  PeerResult p = RunPeer(
-      {kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", d.port()), "-servername",
-       "localhost", "-CAfile", d.env().ca, "-verify_return_error",
-       GetParam() == TLS1_3_VERSION ? "-tls1_3" : "-tls1_2", "-nocommands"},
-      {.stdin_data = "hello\n",
-       .close_stdin_after_stdout_has = "never printed",
-       .timeout = absl::Seconds(15)});
+  PeerResult p = RunPeer({kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", d.port()),
+                          "-servername", "localhost", "-CAfile", d.env().ca, "-verify_return_error",
+                          GetParam() == TLS1_3_VERSION ? "-tls1_3" : "-tls1_2", "-nocommands"},
+                         {.stdin_data = "hello\n",
+                          .close_stdin_after_stdout_has = "never printed",
+                          .timeout = absl::Seconds(15)});
   EXPECT_FALSE(p.timed_out) << "s_client did not see the connection end\n" << p.Describe();
   EXPECT_THAT(p.err, HasSubstr("alert")) << p.Describe();
   EXPECT_THAT(p.err, GetParam() == TLS1_3_VERSION ? HasSubstr("alert certificate required")

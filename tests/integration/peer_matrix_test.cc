@@ -26,7 +26,7 @@ struct Aead {
   uint16_t tls12_id;
   const char* tls13_openssl;  // TLS 1.3 suite
   uint16_t tls13_id;
-  const char* gnutls;         // GnuTLS cipher priority name
+  const char* gnutls;  // GnuTLS cipher priority name
 };
 
 const Aead kAeads[] = {
@@ -96,9 +96,17 @@ TEST_P(PeerMatrixTest, CompletesHandshakeAndExchangesDataBothWays) {
   if (c.peer == Peer::kCurl) {
     const std::string body = absl::StrCat(d.env().dir, "/body");
     ASSERT_TRUE(WriteFile(body, payload).ok());
-    std::vector<std::string> argv = {kCurl, "-q", "-sS", "--cacert", d.env().ca, "--resolve",
+    std::vector<std::string> argv = {kCurl,
+                                     "-q",
+                                     "-sS",
+                                     "--cacert",
+                                     d.env().ca,
+                                     "--resolve",
                                      absl::StrCat("localhost:", port, ":127.0.0.1"),
-                                     "-H", "Expect:", "--data-binary", absl::StrCat("@", body)};
+                                     "-H",
+                                     "Expect:",
+                                     "--data-binary",
+                                     absl::StrCat("@", body)};
     if (c.tls13) {
       argv.insert(argv.end(), {"--tlsv1.3", "--tls-max", "1.3", "--tls13-ciphers", cipher});
     } else {
@@ -107,10 +115,19 @@ TEST_P(PeerMatrixTest, CompletesHandshakeAndExchangesDataBothWays) {
     argv.push_back(absl::StrCat("https://localhost:", port, "/"));
     r = RunPeer(argv);
   } else if (c.peer == Peer::kOpensslSClient) {
-    std::vector<std::string> argv = {kOpenssl, "s_client", "-connect",
-                                     absl::StrCat("127.0.0.1:", port), "-servername", "localhost",
-                                     "-verify_hostname", "localhost", "-CAfile", d.env().ca,
-                                     "-verify_return_error", "-quiet", "-no_ign_eof",
+    std::vector<std::string> argv = {kOpenssl,
+                                     "s_client",
+                                     "-connect",
+                                     absl::StrCat("127.0.0.1:", port),
+                                     "-servername",
+                                     "localhost",
+                                     "-verify_hostname",
+                                     "localhost",
+                                     "-CAfile",
+                                     d.env().ca,
+                                     "-verify_return_error",
+                                     "-quiet",
+                                     "-no_ign_eof",
                                      "-nocommands"};
     if (c.tls13) {
       argv.insert(argv.end(), {"-tls1_3", "-ciphersuites", cipher});
@@ -119,12 +136,11 @@ TEST_P(PeerMatrixTest, CompletesHandshakeAndExchangesDataBothWays) {
     }
     r = RunPeer(argv, {.stdin_data = payload, .close_stdin_after_stdout_has = payload});
   } else {
-    const std::string priority =
-        absl::StrCat("NORMAL:-VERS-ALL:+VERS-", c.tls13 ? "TLS1.3" : "TLS1.2", ":-CIPHER-ALL:+",
-                     c.aead->gnutls);
-    std::vector<std::string> argv = {kGnutlsCli, "--x509cafile", d.env().ca, "--port", port,
-                                     "--sni-hostname", "localhost", "--verify-hostname",
-                                     "localhost", "--priority", priority, "127.0.0.1"};
+    const std::string priority = absl::StrCat(
+        "NORMAL:-VERS-ALL:+VERS-", c.tls13 ? "TLS1.3" : "TLS1.2", ":-CIPHER-ALL:+", c.aead->gnutls);
+    std::vector<std::string> argv = {
+        kGnutlsCli,  "--x509cafile",      d.env().ca,  "--port",     port,     "--sni-hostname",
+        "localhost", "--verify-hostname", "localhost", "--priority", priority, "127.0.0.1"};
     r = RunPeer(argv, {.stdin_data = payload, .close_stdin_after_stdout_has = payload});
   }
   EXPECT_EQ(r.exit_code, 0) << r.Describe();

@@ -31,11 +31,10 @@ std::string RoutingConfig(const DaemonEnv& env) {
       "[[service.route]]\nsni = \"b.test\"\nbackend = \"beta\"\n",
       "[[service.route]]\nalpn = \"h2\"\nbackend = \"gamma\"\n\n",
       "[[service]]\nname = \"strict\"\nlisten = [\"127.0.0.1:", env.port(1), "\"]\n",
-      "backend = \"fallback\"\nunknown_sni = \"reject\"\n",
-      "[[service.certificate]]\ncert = \"", env.cert, "\"\nkey = \"", env.key, "\"\n",
-      "server_names = [\"a.test\"]\n\n", PullBackendToml("alpha"), PullBackendToml("gamma"),
-      PullBackendToml("fallback"), "[[backend]]\nname = \"beta\"\nmode = \"push\"\nsocket = \"",
-      env.dir, "/beta.sock\"\n");
+      "backend = \"fallback\"\nunknown_sni = \"reject\"\n", "[[service.certificate]]\ncert = \"",
+      env.cert, "\"\nkey = \"", env.key, "\"\n", "server_names = [\"a.test\"]\n\n",
+      PullBackendToml("alpha"), PullBackendToml("gamma"), PullBackendToml("fallback"),
+      "[[backend]]\nname = \"beta\"\nmode = \"push\"\nsocket = \"", env.dir, "/beta.sock\"\n");
 }
 
 class RoutingTest : public ::testing::Test {
@@ -123,10 +122,10 @@ TEST_F(RoutingTest, UnknownSniGetsDefaultBackendWhenUnknownSniIsDefault) {
 }
 
 TEST_F(RoutingTest, UnknownSniIsRefusedWithUnrecognizedNameWhenUnknownSniIsReject) {
-  PeerResult p = RunPeer({kOpenssl, "s_client", "-connect",
-                          absl::StrCat("127.0.0.1:", daemon_->port(1)), "-servername", "c.test",
-                          "-CAfile", daemon_->env().ca, "-nocommands"},
-                         {.stdin_data = "hello\n", .timeout = absl::Seconds(15)});
+  PeerResult p =
+      RunPeer({kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", daemon_->port(1)),
+               "-servername", "c.test", "-CAfile", daemon_->env().ca, "-nocommands"},
+              {.stdin_data = "hello\n", .timeout = absl::Seconds(15)});
   EXPECT_NE(p.exit_code, 0) << p.Describe();
   EXPECT_THAT(p.err, HasSubstr("unrecognized name")) << p.Describe();
   EXPECT_THAT(p.err, HasSubstr("alert number 112")) << p.Describe();

@@ -21,13 +21,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
+#include "common/ktls/record_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ktls/ktls_test_util.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_certs.h"
 #include "tlsd/tls/ktls.h"
-#include "common/ktls/record_io.h"
 #include "tlsd/tls/ktls_types.h"
 #include "tlsd/tls/ossl_error.h"
 #include "tlsd/tls/sock_diag.h"
@@ -49,8 +49,7 @@ bool KernelAtLeast(int major, int minor) {
   utsname u;
   int got_major = 0;
   int got_minor = 0;
-  if (::uname(&u) != 0 ||
-      std::sscanf(u.release, "%d.%d", &got_major, &got_minor) != 2) {
+  if (::uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &got_major, &got_minor) != 2) {
     return false;
   }
   return got_major > major || (got_major == major && got_minor >= minor);
@@ -68,8 +67,8 @@ TEST(CryptoInfoTest, Tls13AesGcm128SplitsIvIntoSaltAndIv) {
   const std::vector<uint8_t> key = Seq(16, 0x10);
   const std::vector<uint8_t> iv = Seq(12, 0xa0);
   TLSD_ASSERT_OK_AND_ASSIGN(
-      CryptoInfo info, BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm,
-                                       key, iv, 0x0102030405060708ull));
+      CryptoInfo info,
+      BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, key, iv, 0x0102030405060708ull));
   ASSERT_EQ(info.size(), sizeof(tls12_crypto_info_aes_gcm_128));
   tls12_crypto_info_aes_gcm_128 raw;
   std::memcpy(&raw, info.data(), sizeof(raw));
@@ -87,8 +86,7 @@ TEST(CryptoInfoTest, Tls12AesGcm256) {
   const std::vector<uint8_t> key = Seq(32, 0x40);
   const std::vector<uint8_t> iv = Seq(12, 0x01);
   TLSD_ASSERT_OK_AND_ASSIGN(
-      CryptoInfo info, BuildCryptoInfo(TlsVersion::kTls12, KtlsCipher::kAes256Gcm,
-                                       key, iv, 1));
+      CryptoInfo info, BuildCryptoInfo(TlsVersion::kTls12, KtlsCipher::kAes256Gcm, key, iv, 1));
   ASSERT_EQ(info.size(), sizeof(tls12_crypto_info_aes_gcm_256));
   tls12_crypto_info_aes_gcm_256 raw;
   std::memcpy(&raw, info.data(), sizeof(raw));
@@ -104,9 +102,8 @@ TEST(CryptoInfoTest, ChaChaKeepsTheWholeIv) {
   const std::vector<uint8_t> key = Seq(32, 0x80);
   const std::vector<uint8_t> iv = Seq(12, 0x20);
   for (TlsVersion v : {TlsVersion::kTls12, TlsVersion::kTls13}) {
-    TLSD_ASSERT_OK_AND_ASSIGN(
-        CryptoInfo info,
-        BuildCryptoInfo(v, KtlsCipher::kChaCha20Poly1305, key, iv, 0));
+    TLSD_ASSERT_OK_AND_ASSIGN(CryptoInfo info,
+                              BuildCryptoInfo(v, KtlsCipher::kChaCha20Poly1305, key, iv, 0));
     ASSERT_EQ(info.size(), sizeof(tls12_crypto_info_chacha20_poly1305));
     tls12_crypto_info_chacha20_poly1305 raw;
     std::memcpy(&raw, info.data(), sizeof(raw));
@@ -123,26 +120,22 @@ TEST(CryptoInfoTest, RejectsWrongLengths) {
   const std::vector<uint8_t> key32 = Seq(32, 0);
   const std::vector<uint8_t> iv12 = Seq(12, 0);
   const std::vector<uint8_t> iv8 = Seq(8, 0);
-  EXPECT_THAT(BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, key32,
-                              iv12, 0),
+  EXPECT_THAT(BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, key32, iv12, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key")));
-  EXPECT_THAT(BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes256Gcm, key16,
-                              iv12, 0),
+  EXPECT_THAT(BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes256Gcm, key16, iv12, 0),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, key16,
-                              iv8, 0),
+  EXPECT_THAT(BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, key16, iv8, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("iv")));
-  EXPECT_THAT(BuildCryptoInfo(static_cast<TlsVersion>(0x0302),
-                              KtlsCipher::kAes128Gcm, key16, iv12, 0),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      BuildCryptoInfo(static_cast<TlsVersion>(0x0302), KtlsCipher::kAes128Gcm, key16, iv12, 0),
+      StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(CryptoInfoTest, MoveClearsTheSource) {
   const std::vector<uint8_t> key = Seq(16, 1);
   const std::vector<uint8_t> iv = Seq(12, 1);
   TLSD_ASSERT_OK_AND_ASSIGN(
-      CryptoInfo a, BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm,
-                                    key, iv, 0));
+      CryptoInfo a, BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, key, iv, 0));
   CryptoInfo b = std::move(a);
   EXPECT_THAT(b.key(), ElementsAreArray(key));
   EXPECT_EQ(a.size(), 0u);  // NOLINT(bugprone-use-after-move): checking wipe
@@ -154,18 +147,16 @@ TEST(CryptoInfoTest, MoveClearsTheSource) {
 TEST(KtlsTypesTest, SuiteIdsMapByAead) {
   EXPECT_THAT(KtlsCipherFromSuiteId(0x1301), IsOkAndHolds(KtlsCipher::kAes128Gcm));
   EXPECT_THAT(KtlsCipherFromSuiteId(0x1302), IsOkAndHolds(KtlsCipher::kAes256Gcm));
-  EXPECT_THAT(KtlsCipherFromSuiteId(0x1303),
-              IsOkAndHolds(KtlsCipher::kChaCha20Poly1305));
+  EXPECT_THAT(KtlsCipherFromSuiteId(0x1303), IsOkAndHolds(KtlsCipher::kChaCha20Poly1305));
   EXPECT_THAT(KtlsCipherFromSuiteId(0xC02B), IsOkAndHolds(KtlsCipher::kAes128Gcm));
   EXPECT_THAT(KtlsCipherFromSuiteId(0xC030), IsOkAndHolds(KtlsCipher::kAes256Gcm));
-  EXPECT_THAT(KtlsCipherFromSuiteId(0xCCA9),
-              IsOkAndHolds(KtlsCipher::kChaCha20Poly1305));
+  EXPECT_THAT(KtlsCipherFromSuiteId(0xCCA9), IsOkAndHolds(KtlsCipher::kChaCha20Poly1305));
   // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, TLS_AES_128_CCM_SHA256.
   EXPECT_THAT(KtlsCipherFromSuiteId(0xC009),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("0xC009")));
   EXPECT_THAT(KtlsCipherFromSuiteId(0x1304), StatusIs(absl::StatusCode::kNotFound));
-  for (KtlsCipher c : {KtlsCipher::kAes128Gcm, KtlsCipher::kAes256Gcm,
-                       KtlsCipher::kChaCha20Poly1305}) {
+  for (KtlsCipher c :
+       {KtlsCipher::kAes128Gcm, KtlsCipher::kAes256Gcm, KtlsCipher::kChaCha20Poly1305}) {
     EXPECT_THAT(KtlsCipherFromSuiteId(Tls13SuiteId(c)), IsOkAndHolds(c));
   }
 }
@@ -205,8 +196,7 @@ TEST(TlsStatTest, RejectsMalformedAndDuplicates) {
 }
 
 TEST(TlsStatTest, MissingFileIsNotFound) {
-  EXPECT_THAT(ReadTlsStat("/nonexistent/tls_stat"),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ReadTlsStat("/nonexistent/tls_stat"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(TlsStatTest, RealFileMatchesKernel) {
@@ -231,42 +221,34 @@ TEST(KtlsSocketTest, AttachAndInstallReportTheKernel) {
   EXPECT_THAT(GetTcpUlp(pair.client.get()), IsOkAndHolds(""));
   TLSD_ASSERT_OK_AND_ASSIGN(
       CryptoInfo info,
-      BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, Seq(16, 0),
-                      Seq(12, 0), 0));
+      BuildCryptoInfo(TlsVersion::kTls13, KtlsCipher::kAes128Gcm, Seq(16, 0), Seq(12, 0), 0));
   if (KernelHasTlsUlp()) {
     EXPECT_THAT(AttachTlsUlp(pair.client.get()), IsOk());
     EXPECT_THAT(AttachTlsUlp(pair.client.get()), IsOk());  // EEXIST is fine
     EXPECT_THAT(GetTcpUlp(pair.client.get()), IsOkAndHolds("tls"));
-    EXPECT_THAT(InstallKtlsDirection(pair.client.get(), Direction::kTx, info),
-                IsOk());
+    EXPECT_THAT(InstallKtlsDirection(pair.client.get(), Direction::kTx, info), IsOk());
     // Setting TLS 1.3 TX again is a rekey: kernels since 6.14 take it (user
     // space sends its KeyUpdate first), older ones refuse with EBUSY.
-    absl::Status again =
-        InstallKtlsDirection(pair.client.get(), Direction::kTx, info);
+    absl::Status again = InstallKtlsDirection(pair.client.get(), Direction::kTx, info);
     if (KernelAtLeast(6, 14)) {
       EXPECT_THAT(again, IsOk());
     } else {
-      EXPECT_THAT(again, StatusIs(absl::StatusCode::kFailedPrecondition,
-                                  HasSubstr("already set")));
+      EXPECT_THAT(again, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already set")));
       EXPECT_EQ(StatusToErrno(again), EBUSY);
     }
     // TLS 1.2 is never rekeyed.
     TLSD_ASSERT_OK_AND_ASSIGN(
         CryptoInfo info12,
-        BuildCryptoInfo(TlsVersion::kTls12, KtlsCipher::kAes128Gcm,
-                        Seq(16, 0), Seq(12, 0), 0));
-    EXPECT_THAT(InstallKtlsDirection(pair.server.get(), Direction::kTx, info12),
-                IsOk());
+        BuildCryptoInfo(TlsVersion::kTls12, KtlsCipher::kAes128Gcm, Seq(16, 0), Seq(12, 0), 0));
+    EXPECT_THAT(InstallKtlsDirection(pair.server.get(), Direction::kTx, info12), IsOk());
     EXPECT_THAT(InstallKtlsDirection(pair.server.get(), Direction::kTx, info12),
                 StatusIs(absl::StatusCode::kFailedPrecondition));
   } else {
     absl::Status attached = AttachTlsUlp(pair.client.get());
-    EXPECT_THAT(attached, StatusIs(absl::StatusCode::kUnimplemented,
-                                   "kernel has no TLS ULP"));
+    EXPECT_THAT(attached, StatusIs(absl::StatusCode::kUnimplemented, "kernel has no TLS ULP"));
     EXPECT_EQ(StatusToErrno(attached), ENOENT);
     EXPECT_THAT(InstallKtlsDirection(pair.client.get(), Direction::kRx, info),
-                StatusIs(absl::StatusCode::kUnimplemented,
-                         "kernel has no TLS ULP"));
+                StatusIs(absl::StatusCode::kUnimplemented, "kernel has no TLS ULP"));
   }
 }
 
@@ -288,14 +270,12 @@ TEST(KtlsSocketTest, AttachOnUnconnectedSocket) {
 TEST(SockDiagTest, KernelAnswersTcpLookups) {
   TLSD_ASSERT_OK_AND_ASSIGN(testing::TcpPair pair, testing::MakeTcpPair());
   absl::StatusOr<TcpUlpDiag> diag = QueryTcpUlpDiag(pair.client.get());
-  if (diag.status().code() == absl::StatusCode::kNotFound &&
-      !testing::InVmLane()) {
+  if (diag.status().code() == absl::StatusCode::kNotFound && !testing::InVmLane()) {
     GTEST_SKIP() << "skipped: " << diag.status().message();
   }
-  EXPECT_THAT(diag, IsOk()) << (testing::InVmLane()
-                                    ? "the VM lane must load inet_diag and "
-                                      "tcp_diag"
-                                    : "");
+  EXPECT_THAT(diag, IsOk()) << (testing::InVmLane() ? "the VM lane must load inet_diag and "
+                                                      "tcp_diag"
+                                                    : "");
 }
 
 #define TLSD_REQUIRE_SOCK_DIAG()                                          \
@@ -317,8 +297,7 @@ TEST(SockDiagTest, PlainTcpSocketHasNoUlp) {
 TEST(SockDiagTest, UnconnectedSocketIsFailedPrecondition) {
   UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(s.valid());
-  EXPECT_THAT(QueryTcpUlpDiag(s.get()),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(QueryTcpUlpDiag(s.get()), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(SockDiagTest, WorksOverIpv6) {
@@ -349,8 +328,7 @@ TEST(RecordIoTest, PlainSocketReadsAsApplicationDataAndEof) {
   // Without kTLS the cmsg is ignored by TCP and the bytes go out as is.
   EXPECT_THAT(SendTlsRecord(pair.client.get(), kRecordAlert, payload), IsOk());
   std::vector<uint8_t> buf(64);
-  TLSD_ASSERT_OK_AND_ASSIGN(RecordRead r,
-                            RecvTlsRecord(pair.server.get(), absl::MakeSpan(buf)));
+  TLSD_ASSERT_OK_AND_ASSIGN(RecordRead r, RecvTlsRecord(pair.server.get(), absl::MakeSpan(buf)));
   EXPECT_EQ(r.record_type, kRecordApplicationData);
   EXPECT_EQ(r.len, 2u);
   EXPECT_EQ(buf[0], 1);
@@ -378,13 +356,12 @@ TEST(OsslErrorTest, DrainsTheQueue) {
   BIO_free(bio);
   ASSERT_NE(ERR_peek_error(), 0u);
   absl::Status s = OsslError(absl::StatusCode::kInvalidArgument, "parse cert");
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
-                          ::testing::StartsWith("parse cert: ")));
+  EXPECT_THAT(s,
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::StartsWith("parse cert: ")));
   EXPECT_THAT(std::string(s.message()), HasSubstr("PEM"));
   EXPECT_EQ(ERR_peek_error(), 0u);
   EXPECT_THAT(OsslError(absl::StatusCode::kInternal, "x"),
-              StatusIs(absl::StatusCode::kInternal,
-                       "x: no OpenSSL error recorded"));
+              StatusIs(absl::StatusCode::kInternal, "x: no OpenSSL error recorded"));
 }
 
 // --- CompleteKtls on a real loopback handshake ---------------------------------
@@ -411,13 +388,10 @@ testing::TestCerts* CompleteKtlsTest::certs_ = nullptr;
 // reason, and OpenSSL can still carry the data (the relay fallback).
 TEST_P(CompleteKtlsTest, ReportsWhereEachDirectionWent) {
   const testing::TlsParams params = GetParam();
-  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx,
-                            testing::MakeCtx(*certs_, false, params));
-  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx,
-                            testing::MakeCtx(*certs_, true, params));
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      testing::Connection conn,
-      testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx, testing::MakeCtx(*certs_, false, params));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx, testing::MakeCtx(*certs_, true, params));
+  TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn,
+                            testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
   ASSERT_THAT(conn.client_outcome, IsOk());
   ASSERT_THAT(conn.server_outcome, IsOk());
   for (const KtlsOutcome* o : {&*conn.client_outcome, &*conn.server_outcome}) {
@@ -456,19 +430,16 @@ TEST_P(CompleteKtlsTest, WithoutEnableKtlsSaysSo) {
                             testing::MakeCtx(*certs_, false, params, /*ktls=*/false));
   TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx,
                             testing::MakeCtx(*certs_, true, params, /*ktls=*/false));
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      testing::Connection conn,
-      testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
+  TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn,
+                            testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
   ASSERT_THAT(conn.server_outcome, IsOk());
   EXPECT_EQ(conn.server_outcome->tx, KtlsMode::kNone);
   EXPECT_EQ(conn.server_outcome->rx, KtlsMode::kNone);
-  EXPECT_THAT(conn.server_outcome->reason,
-              HasSubstr("SSL_OP_ENABLE_KTLS is not set"));
+  EXPECT_THAT(conn.server_outcome->reason, HasSubstr("SSL_OP_ENABLE_KTLS is not set"));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVersionsAndAeads, CompleteKtlsTest,
-                         ::testing::ValuesIn(testing::AllTlsParams()),
-                         testing::TlsParamsName);
+                         ::testing::ValuesIn(testing::AllTlsParams()), testing::TlsParamsName);
 
 TEST(CompleteKtlsMisuseTest, RejectsUnfinishedHandshakeAndWrongFd) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
@@ -477,8 +448,7 @@ TEST(CompleteKtlsMisuseTest, RejectsUnfinishedHandshakeAndWrongFd) {
   ASSERT_EQ(SSL_set_fd(ssl.get(), pair.server.get()), 1);
   SSL_set_accept_state(ssl.get());
   EXPECT_THAT(CompleteKtls(ssl.get(), pair.server.get(), true, KtlsOptions()),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("handshake not finished")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("handshake not finished")));
   EXPECT_THAT(CompleteKtls(ssl.get(), pair.client.get(), true, KtlsOptions()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fd")));
   EXPECT_THAT(CompleteKtls(ssl.get(), pair.server.get(), false, KtlsOptions()),

@@ -19,22 +19,22 @@
 #include <atomic>
 #include <cstdint>
 #include <iostream>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/unique_fd.h"
+#include "common/ktls/record_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ktls/ktls_test_util.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_certs.h"
 #include "tlsd/tls/ktls.h"
-#include "common/ktls/record_io.h"
 #include "tlsd/tls/sock_diag.h"
 #include "tlsd/tls/tls_stat.h"
 
@@ -49,10 +49,8 @@ using ::tlsd::testing::StatusIs;
 constexpr size_t kMiB = 1024 * 1024;
 
 // The counters this suite asserts on, and which must not move at all.
-constexpr const char* kSwCounters[] = {"TlsTxSw", "TlsRxSw", "TlsCurrTxSw",
-                                       "TlsCurrRxSw"};
-constexpr const char* kQuietCounters[] = {"TlsTxDevice", "TlsRxDevice",
-                                          "TlsDecryptError"};
+constexpr const char* kSwCounters[] = {"TlsTxSw", "TlsRxSw", "TlsCurrTxSw", "TlsCurrRxSw"};
+constexpr const char* kQuietCounters[] = {"TlsTxDevice", "TlsRxDevice", "TlsDecryptError"};
 
 int64_t Delta(const TlsStat& after, const TlsStat& before, const char* name) {
   return TlsStatValue(after, name) - TlsStatValue(before, name);
@@ -61,11 +59,8 @@ int64_t Delta(const TlsStat& after, const TlsStat& before, const char* name) {
 std::string Sha256Hex(absl::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  EXPECT_EQ(EVP_Digest(data.data(), data.size(), md, &md_len, EVP_sha256(),
-                       nullptr),
-            1);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(md), md_len));
+  EXPECT_EQ(EVP_Digest(data.data(), data.size(), md, &md_len, EVP_sha256(), nullptr), 1);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(md), md_len));
 }
 
 // Sends close_notify through kTLS TX on `from` and checks that `to` reads it
@@ -117,8 +112,7 @@ TEST_P(KtlsTest, BothEndsInKernelCarryOneMiBEachWay) {
   const bool tls13 = params.version == TlsVersion::kTls13;
   TLSD_ASSERT_OK_AND_ASSIGN(const TlsStat before, ReadTlsStat());
   {
-    TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn,
-                              ConnectKtls(params, KtlsOptions()));
+    TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn, ConnectKtls(params, KtlsOptions()));
     for (const auto* o : {&conn.client_outcome, &conn.server_outcome}) {
       ASSERT_THAT(*o, IsOk());
       EXPECT_EQ((*o)->tx, KtlsMode::kSoftware) << (*o)->reason;
@@ -130,15 +124,13 @@ TEST_P(KtlsTest, BothEndsInKernelCarryOneMiBEachWay) {
         EXPECT_TRUE((*o)->verified) << (*o)->unverified_why;
       }
     }
-    for (const auto& [who, o] : {std::pair{"client", &conn.client_outcome},
-                                 std::pair{"server", &conn.server_outcome}}) {
-      std::cout << "[   INFO   ] " << who << ": tx="
-                << KtlsModeName((*o)->tx, (*o)->verified)
+    for (const auto& [who, o] :
+         {std::pair{"client", &conn.client_outcome}, std::pair{"server", &conn.server_outcome}}) {
+      std::cout << "[   INFO   ] " << who << ": tx=" << KtlsModeName((*o)->tx, (*o)->verified)
                 << " rx=" << KtlsModeName((*o)->rx, (*o)->verified)
                 << ((*o)->rx_installed_by_tlsd ? " (rx installed by tlsd)"
                                                : " (rx installed by OpenSSL)")
-                << ((*o)->verified ? "" : " unverified: ")
-                << (*o)->unverified_why << "\n";
+                << ((*o)->verified ? "" : " unverified: ") << (*o)->unverified_why << "\n";
     }
     // Both ends' modes, straight from the kernel.
     for (int fd : {conn.fds.client.get(), conn.fds.server.get()}) {
@@ -209,8 +201,7 @@ TEST_P(KtlsTest, BothEndsInKernelCarryOneMiBEachWay) {
     // TX). TLS 1.2 sends its ticket inside the handshake.
     EXPECT_EQ(at_client->num_new_session_tickets, tls13 ? 2 : 0);
     EXPECT_EQ(at_server->num_handshake_records, 0);
-    std::cout << "[   INFO   ] 1 MiB each way ok; client saw "
-              << at_client->num_new_session_tickets
+    std::cout << "[   INFO   ] 1 MiB each way ok; client saw " << at_client->num_new_session_tickets
               << " NewSessionTicket(s) in " << at_client->num_handshake_records
               << " handshake record(s)\n";
 
@@ -225,9 +216,8 @@ TEST_P(KtlsTest, BothEndsInKernelCarryOneMiBEachWay) {
   }  // both sockets closed here
 
   TLSD_ASSERT_OK_AND_ASSIGN(const TlsStat after, ReadTlsStat());
-  std::cout << "[   INFO   ] tls_stat after close: TlsTxSw +"
-            << Delta(after, before, "TlsTxSw") << " TlsRxSw +"
-            << Delta(after, before, "TlsRxSw") << " TlsCurrTxSw "
+  std::cout << "[   INFO   ] tls_stat after close: TlsTxSw +" << Delta(after, before, "TlsTxSw")
+            << " TlsRxSw +" << Delta(after, before, "TlsRxSw") << " TlsCurrTxSw "
             << TlsStatValue(after, "TlsCurrTxSw") << " TlsCurrRxSw "
             << TlsStatValue(after, "TlsCurrRxSw") << "\n";
   EXPECT_EQ(Delta(after, before, "TlsTxSw"), 2);
@@ -237,8 +227,7 @@ TEST_P(KtlsTest, BothEndsInKernelCarryOneMiBEachWay) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVersionsAndAeads, KtlsTest,
-                         ::testing::ValuesIn(testing::AllTlsParams()),
-                         testing::TlsParamsName);
+                         ::testing::ValuesIn(testing::AllTlsParams()), testing::TlsParamsName);
 
 // sendfile(2) of a 4 MiB file through kTLS TX, with both options on.
 TEST_F(KtlsTest, SendfileThroughKtlsTx) {
@@ -298,17 +287,14 @@ TEST_F(KtlsTest, SendfileThroughKtlsTx) {
 TEST_F(KtlsTest, Tls13WithoutSecretCaptureIsAnError) {
   TLSD_REQUIRE_KTLS_OR_SKIP();
   const testing::TlsParams params{TlsVersion::kTls13, KtlsCipher::kAes128Gcm};
-  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx,
-                            testing::MakeCtx(*certs_, false, params));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx, testing::MakeCtx(*certs_, false, params));
   TLSD_ASSERT_OK_AND_ASSIGN(
       SslCtxPtr server_ctx,
       testing::MakeCtx(*certs_, true, params, /*ktls=*/true, /*capture=*/false));
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      testing::Connection conn,
-      testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
-  EXPECT_THAT(conn.server_outcome,
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("CLIENT_TRAFFIC_SECRET_0")));
+  TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn,
+                            testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions()));
+  EXPECT_THAT(conn.server_outcome, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                            HasSubstr("CLIENT_TRAFFIC_SECRET_0")));
   EXPECT_THAT(conn.client_outcome, IsOk());
 }
 
@@ -318,10 +304,8 @@ TEST_F(KtlsTest, Tls13WithoutSecretCaptureIsAnError) {
 TEST_F(KtlsTest, Tls13ReadAheadPastHandshakeIsRefused) {
   TLSD_REQUIRE_KTLS_OR_SKIP();
   const testing::TlsParams params{TlsVersion::kTls13, KtlsCipher::kAes128Gcm};
-  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx,
-                            testing::MakeCtx(*certs_, false, params));
-  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx,
-                            testing::MakeCtx(*certs_, true, params));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx, testing::MakeCtx(*certs_, false, params));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx, testing::MakeCtx(*certs_, true, params));
   SSL_CTX_set_read_ahead(server_ctx.get(), 1);
   TLSD_ASSERT_OK_AND_ASSIGN(testing::TcpPair fds, testing::MakeTcpPair());
   SslPtr client(SSL_new(client_ctx.get()));
@@ -345,8 +329,7 @@ TEST_F(KtlsTest, Tls13ReadAheadPastHandshakeIsRefused) {
     int ret = SSL_do_handshake(client.get());
     if (ret != 1) {
       client_status = testing::HandshakeError(client.get(), ret, "client");
-    } else if (SSL_write(client.get(), payload.data(), kPayloadLen) !=
-               kPayloadLen) {
+    } else if (SSL_write(client.get(), payload.data(), kPayloadLen) != kPayloadLen) {
       client_status = absl::InternalError("client SSL_write");
     }
     client_sent = true;
@@ -374,11 +357,9 @@ TEST_F(KtlsTest, Tls13ReadAheadPastHandshakeIsRefused) {
   client_thread.join();
   ASSERT_THAT(client_status, IsOk());
   ASSERT_EQ(ret, 1) << testing::HandshakeError(server.get(), ret, "server");
-  ASSERT_EQ(SSL_has_pending(server.get()), 1)
-      << "test setup: read-ahead did not take the data";
+  ASSERT_EQ(SSL_has_pending(server.get()), 1) << "test setup: read-ahead did not take the data";
   EXPECT_THAT(CompleteKtls(server.get(), fds.server.get(), true, KtlsOptions()),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("read_ahead")));
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("read_ahead")));
 }
 
 }  // namespace

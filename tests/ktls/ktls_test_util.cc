@@ -61,9 +61,8 @@ const char* Tls13SuiteName(KtlsCipher cipher) {
 }
 
 // Runs one side's handshake to completion and then CompleteKtls.
-void RunSide(SSL* ssl, int fd, bool is_server, const KtlsOptions& opts,
-             bool complete_ktls, absl::Status* out_status,
-             absl::StatusOr<KtlsOutcome>* out_outcome) {
+void RunSide(SSL* ssl, int fd, bool is_server, const KtlsOptions& opts, bool complete_ktls,
+             absl::Status* out_status, absl::StatusOr<KtlsOutcome>* out_outcome) {
   ERR_clear_error();
   int ret = SSL_do_handshake(ssl);
   if (ret != 1) {
@@ -95,17 +94,16 @@ void PrintTo(const TlsParams& params, std::ostream* os) {
 }
 
 std::string TlsParamsName(const ::testing::TestParamInfo<TlsParams>& info) {
-  std::string name = absl::StrCat(
-      info.param.version == TlsVersion::kTls12 ? "TLSv12" : "TLSv13", "_",
-      KtlsCipherName(info.param.cipher));
+  std::string name = absl::StrCat(info.param.version == TlsVersion::kTls12 ? "TLSv12" : "TLSv13",
+                                  "_", KtlsCipherName(info.param.cipher));
   return absl::StrReplaceAll(name, {{"-", "_"}});
 }
 
 std::vector<TlsParams> AllTlsParams() {
   std::vector<TlsParams> all;
   for (TlsVersion v : {TlsVersion::kTls12, TlsVersion::kTls13}) {
-    for (KtlsCipher c : {KtlsCipher::kAes128Gcm, KtlsCipher::kAes256Gcm,
-                         KtlsCipher::kChaCha20Poly1305}) {
+    for (KtlsCipher c :
+         {KtlsCipher::kAes128Gcm, KtlsCipher::kAes256Gcm, KtlsCipher::kChaCha20Poly1305}) {
       all.push_back({v, c});
     }
   }
@@ -127,8 +125,7 @@ absl::StatusOr<TcpPair> MakeTcpPair() {
   if (::listen(listener.get(), 1) != 0) {
     return ErrnoToStatus(errno, "listen");
   }
-  if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr),
-                    &len) != 0) {
+  if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return ErrnoToStatus(errno, "getsockname");
   }
   TcpPair pair;
@@ -136,12 +133,10 @@ absl::StatusOr<TcpPair> MakeTcpPair() {
   if (!pair.client.valid()) {
     return ErrnoToStatus(errno, "socket");
   }
-  if (::connect(pair.client.get(), reinterpret_cast<sockaddr*>(&addr), len) !=
-      0) {
+  if (::connect(pair.client.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     return ErrnoToStatus(errno, "connect");
   }
-  pair.server =
-      UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  pair.server = UniqueFd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
   if (!pair.server.valid()) {
     return ErrnoToStatus(errno, "accept4");
   }
@@ -150,37 +145,30 @@ absl::StatusOr<TcpPair> MakeTcpPair() {
   // which is ample even under QEMU's TCG.
   const timeval timeout{.tv_sec = 60, .tv_usec = 0};
   for (int fd : {pair.client.get(), pair.server.get()}) {
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) !=
-            0 ||
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) !=
-            0) {
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)) != 0 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) != 0) {
       return ErrnoToStatus(errno, "setsockopt SO_RCVTIMEO/SO_SNDTIMEO");
     }
   }
   return pair;
 }
 
-absl::StatusOr<SslCtxPtr> MakeCtx(const TestCerts& certs, bool is_server,
-                                  const TlsParams& params, bool ktls,
-                                  bool capture) {
-  SslCtxPtr ctx(SSL_CTX_new(is_server ? TLS_server_method()
-                                      : TLS_client_method()));
+absl::StatusOr<SslCtxPtr> MakeCtx(const TestCerts& certs, bool is_server, const TlsParams& params,
+                                  bool ktls, bool capture) {
+  SslCtxPtr ctx(SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method()));
   if (ctx == nullptr) {
     return OsslError(absl::StatusCode::kInternal, "SSL_CTX_new");
   }
-  const int v =
-      params.version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
+  const int v = params.version == TlsVersion::kTls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
   if (SSL_CTX_set_min_proto_version(ctx.get(), v) != 1 ||
       SSL_CTX_set_max_proto_version(ctx.get(), v) != 1) {
     return OsslError(absl::StatusCode::kInternal, "set protocol version");
   }
   if (params.version == TlsVersion::kTls12) {
-    if (SSL_CTX_set_cipher_list(ctx.get(), Tls12SuiteName(params.cipher)) !=
-        1) {
+    if (SSL_CTX_set_cipher_list(ctx.get(), Tls12SuiteName(params.cipher)) != 1) {
       return OsslError(absl::StatusCode::kInternal, "set TLS 1.2 cipher");
     }
-  } else if (SSL_CTX_set_ciphersuites(ctx.get(),
-                                      Tls13SuiteName(params.cipher)) != 1) {
+  } else if (SSL_CTX_set_ciphersuites(ctx.get(), Tls13SuiteName(params.cipher)) != 1) {
     return OsslError(absl::StatusCode::kInternal, "set TLS 1.3 suite");
   }
   if (ktls) {
@@ -200,16 +188,14 @@ absl::StatusOr<SslCtxPtr> MakeCtx(const TestCerts& certs, bool is_server,
 absl::Status HandshakeError(SSL* ssl, int ret, absl::string_view who) {
   const int err = SSL_get_error(ssl, ret);
   if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-    return ErrnoToStatus(errno != 0 ? errno : ECONNRESET,
-                         absl::StrCat(who, " handshake"));
+    return ErrnoToStatus(errno != 0 ? errno : ECONNRESET, absl::StrCat(who, " handshake"));
   }
   return OsslError(absl::StatusCode::kUnavailable,
                    absl::StrCat(who, " handshake (SSL_get_error ", err, ")"));
 }
 
 absl::StatusOr<Connection> Connect(SSL_CTX* client_ctx, SSL_CTX* server_ctx,
-                                   const KtlsOptions& opts,
-                                   bool complete_ktls) {
+                                   const KtlsOptions& opts, bool complete_ktls) {
   Connection conn;
   TLSD_ASSIGN_OR_RETURN(conn.fds, MakeTcpPair());
   conn.client.reset(SSL_new(client_ctx));
@@ -229,11 +215,11 @@ absl::StatusOr<Connection> Connect(SSL_CTX* client_ctx, SSL_CTX* server_ctx,
 
   absl::Status server_status;
   std::thread server_thread(RunSide, conn.server.get(), conn.fds.server.get(),
-                            /*is_server=*/true, std::cref(opts), complete_ktls,
-                            &server_status, &conn.server_outcome);
+                            /*is_server=*/true, std::cref(opts), complete_ktls, &server_status,
+                            &conn.server_outcome);
   absl::Status client_status;
-  RunSide(conn.client.get(), conn.fds.client.get(), /*is_server=*/false, opts,
-          complete_ktls, &client_status, &conn.client_outcome);
+  RunSide(conn.client.get(), conn.fds.client.get(), /*is_server=*/false, opts, complete_ktls,
+          &client_status, &conn.client_outcome);
   server_thread.join();
   TLSD_RETURN_IF_ERROR(client_status);
   TLSD_RETURN_IF_ERROR(server_status);
@@ -246,11 +232,10 @@ absl::StatusOr<ReadAllResult> ReadAll(int fd, size_t len) {
   std::string handshake;  // handshake bytes, possibly split across records
   std::vector<uint8_t> buf(4 * kMaxTlsPlaintextLen);
   while (result.data.size() < len) {
-    TLSD_ASSIGN_OR_RETURN(RecordRead r,
-                          RecvTlsRecord(fd, absl::MakeSpan(buf)));
+    TLSD_ASSIGN_OR_RETURN(RecordRead r, RecvTlsRecord(fd, absl::MakeSpan(buf)));
     if (r.len == 0) {  // end of stream
-      return absl::UnavailableError(absl::StrCat(
-          "ReadAll: EOF after ", result.data.size(), " of ", len, " bytes"));
+      return absl::UnavailableError(
+          absl::StrCat("ReadAll: EOF after ", result.data.size(), " of ", len, " bytes"));
     }
     const char* bytes = reinterpret_cast<const char*>(buf.data());
     if (r.record_type == kRecordApplicationData) {
@@ -258,8 +243,7 @@ absl::StatusOr<ReadAllResult> ReadAll(int fd, size_t len) {
       continue;
     }
     if (r.record_type != kRecordHandshake) {
-      return absl::InternalError(
-          absl::StrCat("ReadAll: unexpected record type ", r.record_type));
+      return absl::InternalError(absl::StrCat("ReadAll: unexpected record type ", r.record_type));
     }
     ++result.num_handshake_records;
     handshake.append(bytes, r.len);
@@ -277,8 +261,8 @@ absl::StatusOr<ReadAllResult> ReadAll(int fd, size_t len) {
     }
   }
   if (result.data.size() != len) {
-    return absl::InternalError(absl::StrCat("ReadAll: read ", result.data.size(),
-                                            " bytes, want ", len));
+    return absl::InternalError(
+        absl::StrCat("ReadAll: read ", result.data.size(), " bytes, want ", len));
   }
   return result;
 }
@@ -303,8 +287,7 @@ absl::Status WriteAll(int fd, absl::string_view data) {
 
 std::string RandomBytes(size_t len) {
   std::string out(len, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()),
-                 static_cast<int>(len)) != 1) {
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(len)) != 1) {
     std::abort();  // the DRBG failing means the test machine is broken
   }
   return out;

@@ -30,15 +30,15 @@ bool InVmLane();
 // TLSD_REQUIRE_KTLS_OR_SKIP() ends the current test when the kernel cannot
 // attach the TLS ULP: a skip with a reason on a host, a failure in the VM
 // lane (which must never silently skip).
-#define TLSD_REQUIRE_KTLS_OR_SKIP()                                        \
-  do {                                                                     \
-    if (!::tlsd::KernelHasTlsUlp()) {                                      \
-      if (::tlsd::testing::InVmLane()) {                                   \
-        FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP: the lane "  \
-                  "must run kTLS tests, not skip them";                    \
-      }                                                                    \
-      GTEST_SKIP() << "skipped: kernel has no TLS ULP";                    \
-    }                                                                      \
+#define TLSD_REQUIRE_KTLS_OR_SKIP()                                       \
+  do {                                                                    \
+    if (!::tlsd::KernelHasTlsUlp()) {                                     \
+      if (::tlsd::testing::InVmLane()) {                                  \
+        FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP: the lane " \
+                  "must run kTLS tests, not skip them";                   \
+      }                                                                   \
+      GTEST_SKIP() << "skipped: kernel has no TLS ULP";                   \
+    }                                                                     \
   } while (0)
 
 // SockDiagAvailable is true when the kernel answers a TCP sock_diag lookup
@@ -73,9 +73,8 @@ absl::StatusOr<TcpPair> MakeTcpPair();
 // the ECDHE-ECDSA suite with that AEAD), with SSL_OP_ENABLE_KTLS when `ktls`
 // and InstallSecretCapture when `capture`. The server presents the ECDSA
 // certificate; the client trusts the test CA and checks "localhost".
-absl::StatusOr<SslCtxPtr> MakeCtx(const TestCerts& certs, bool is_server,
-                                  const TlsParams& params, bool ktls = true,
-                                  bool capture = true);
+absl::StatusOr<SslCtxPtr> MakeCtx(const TestCerts& certs, bool is_server, const TlsParams& params,
+                                  bool ktls = true, bool capture = true);
 
 // HandshakeError turns a failed SSL_do_handshake into a Status.
 absl::Status HandshakeError(SSL* ssl, int ret, absl::string_view who);
@@ -96,8 +95,7 @@ struct Connection {
 // and, when `complete_ktls`, calls CompleteKtls on each end right after its
 // own SSL_do_handshake returned 1, in the thread that did the handshake.
 absl::StatusOr<Connection> Connect(SSL_CTX* client_ctx, SSL_CTX* server_ctx,
-                                   const KtlsOptions& opts,
-                                   bool complete_ktls = true);
+                                   const KtlsOptions& opts, bool complete_ktls = true);
 
 // ReadAll reads exactly `len` bytes with RecvTlsRecord, and counts the
 // handshake records and handshake messages met on the way (kTLS RX returns

@@ -21,13 +21,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
+#include "common/ktls/record_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ktls/ktls_test_util.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/test_certs.h"
 #include "tlsd/tls/ktls.h"
-#include "common/ktls/record_io.h"
 #include "tlsd/tls/ossl_error.h"
 #include "tlsd/tls/ossl_ptr.h"
 
@@ -43,8 +43,8 @@ std::vector<uint8_t> Hex(absl::string_view hex) {
 }
 
 std::string ToHex(const SecretBytes& s) {
-  return absl::BytesToHexString(absl::string_view(
-      reinterpret_cast<const char*>(s.data()), s.size()));
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(s.data()), s.size()));
 }
 
 // --- RFC 8448 section 3 (simple 1-RTT, TLS_AES_128_GCM_SHA256) -------------
@@ -71,8 +71,7 @@ TEST(Tls13KdfTest, Rfc8448TrafficKeys) {
   for (const Rfc8448Vector& v : kRfc8448) {
     SCOPED_TRACE(v.what);
     std::vector<uint8_t> secret = Hex(v.secret);
-    TLSD_ASSERT_OK_AND_ASSIGN(TrafficKeys keys,
-                              DeriveTrafficKeys(KtlsCipher::kAes128Gcm, secret));
+    TLSD_ASSERT_OK_AND_ASSIGN(TrafficKeys keys, DeriveTrafficKeys(KtlsCipher::kAes128Gcm, secret));
     EXPECT_EQ(ToHex(keys.key), v.key);
     EXPECT_EQ(ToHex(keys.iv), v.iv);
   }
@@ -81,8 +80,7 @@ TEST(Tls13KdfTest, Rfc8448TrafficKeys) {
 TEST(Tls13KdfTest, Rfc8448ViaHkdfExpandLabel) {
   // The same vector through the general entry point.
   std::vector<uint8_t> secret = Hex(kRfc8448[0].secret);
-  TLSD_ASSERT_OK_AND_ASSIGN(SecretBytes key,
-                            HkdfExpandLabel("SHA256", secret, "key", {}, 16));
+  TLSD_ASSERT_OK_AND_ASSIGN(SecretBytes key, HkdfExpandLabel("SHA256", secret, "key", {}, 16));
   EXPECT_EQ(ToHex(key), kRfc8448[0].key);
 }
 
@@ -91,10 +89,8 @@ TEST(Tls13KdfTest, Rfc8448ViaHkdfExpandLabel) {
 // HkdfLabel by hand (RFC 8446 7.1) and run plain HKDF-Expand: a different
 // OpenSSL code path from TLS13-KDF and from our parameter plumbing.
 
-std::vector<uint8_t> PlainHkdfExpandLabel(const char* digest,
-                                          const std::vector<uint8_t>& secret,
-                                          const std::string& label,
-                                          size_t out_len) {
+std::vector<uint8_t> PlainHkdfExpandLabel(const char* digest, const std::vector<uint8_t>& secret,
+                                          const std::string& label, size_t out_len) {
   std::vector<uint8_t> info;
   info.push_back(static_cast<uint8_t>(out_len >> 8));
   info.push_back(static_cast<uint8_t>(out_len & 0xff));
@@ -110,10 +106,9 @@ std::vector<uint8_t> PlainHkdfExpandLabel(const char* digest,
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, md.data(), 0),
-      OSSL_PARAM_construct_octet_string(
-          OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(secret.data()), secret.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(),
-                                        info.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(secret.data()),
+                                        secret.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
       OSSL_PARAM_construct_end()};
   std::vector<uint8_t> out(out_len);
   EXPECT_EQ(EVP_KDF_derive(ctx.get(), out.data(), out.size(), params), 1);
@@ -132,32 +127,29 @@ TEST_P(Tls13KdfCipherTest, MatchesPlainHkdf) {
   EXPECT_EQ(keys.key.size(), KtlsCipherKeyLen(cipher));
   EXPECT_EQ(keys.iv.size(), kTlsAeadIvLen);
   EXPECT_THAT(std::vector<uint8_t>(keys.key.span().begin(), keys.key.span().end()),
-              ::testing::ElementsAreArray(PlainHkdfExpandLabel(
-                  digest, secret, "key", KtlsCipherKeyLen(cipher))));
-  EXPECT_THAT(std::vector<uint8_t>(keys.iv.span().begin(), keys.iv.span().end()),
               ::testing::ElementsAreArray(
-                  PlainHkdfExpandLabel(digest, secret, "iv", kTlsAeadIvLen)));
+                  PlainHkdfExpandLabel(digest, secret, "key", KtlsCipherKeyLen(cipher))));
+  EXPECT_THAT(
+      std::vector<uint8_t>(keys.iv.span().begin(), keys.iv.span().end()),
+      ::testing::ElementsAreArray(PlainHkdfExpandLabel(digest, secret, "iv", kTlsAeadIvLen)));
 
   TLSD_ASSERT_OK_AND_ASSIGN(SecretBytes next, NextTrafficSecret(cipher, secret));
   EXPECT_EQ(next.size(), Tls13DigestLen(cipher));
   EXPECT_THAT(std::vector<uint8_t>(next.span().begin(), next.span().end()),
-              ::testing::ElementsAreArray(PlainHkdfExpandLabel(
-                  digest, secret, "traffic upd", Tls13DigestLen(cipher))));
+              ::testing::ElementsAreArray(
+                  PlainHkdfExpandLabel(digest, secret, "traffic upd", Tls13DigestLen(cipher))));
 }
 
 TEST_P(Tls13KdfCipherTest, RejectsSecretOfWrongLength) {
   const KtlsCipher cipher = GetParam();
   std::vector<uint8_t> secret(Tls13DigestLen(cipher) + 1, 0x42);
   EXPECT_THAT(DeriveTrafficKeys(cipher, secret),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::HasSubstr("want")));
-  EXPECT_THAT(NextTrafficSecret(cipher, secret),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("want")));
+  EXPECT_THAT(NextTrafficSecret(cipher, secret), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllAeads, Tls13KdfCipherTest,
-                         ::testing::Values(KtlsCipher::kAes128Gcm,
-                                           KtlsCipher::kAes256Gcm,
+                         ::testing::Values(KtlsCipher::kAes128Gcm, KtlsCipher::kAes256Gcm,
                                            KtlsCipher::kChaCha20Poly1305),
                          [](const ::testing::TestParamInfo<KtlsCipher>& info) {
                            std::string name(KtlsCipherName(info.param));
@@ -217,13 +209,10 @@ struct Opened {
 
 // Opens a TLS 1.3 record the way the kernel does with `info`: nonce =
 // (salt || iv) XOR the 64-bit sequence number, AAD = the record header.
-absl::StatusOr<Opened> OpenRecord(const CryptoInfo& info, uint64_t seq,
-                                  const RawRecord& rec) {
-  const EVP_CIPHER* aead = info.cipher() == KtlsCipher::kAes128Gcm
-                               ? EVP_aes_128_gcm()
-                           : info.cipher() == KtlsCipher::kAes256Gcm
-                               ? EVP_aes_256_gcm()
-                               : EVP_chacha20_poly1305();
+absl::StatusOr<Opened> OpenRecord(const CryptoInfo& info, uint64_t seq, const RawRecord& rec) {
+  const EVP_CIPHER* aead = info.cipher() == KtlsCipher::kAes128Gcm   ? EVP_aes_128_gcm()
+                           : info.cipher() == KtlsCipher::kAes256Gcm ? EVP_aes_256_gcm()
+                                                                     : EVP_chacha20_poly1305();
   uint8_t nonce[kTlsAeadIvLen];
   if (!info.salt().empty()) {  // ChaCha20-Poly1305 has no salt (and a null data())
     std::memcpy(nonce, info.salt().data(), info.salt().size());
@@ -241,17 +230,14 @@ absl::StatusOr<Opened> OpenRecord(const CryptoInfo& info, uint64_t seq,
   std::vector<uint8_t> plain(ct_len);
   int len = 0;
   int final_len = 0;
-  if (EVP_DecryptInit_ex(ctx.get(), aead, nullptr, info.key().data(), nonce) !=
+  if (EVP_DecryptInit_ex(ctx.get(), aead, nullptr, info.key().data(), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, rec.header, sizeof(rec.header)) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), plain.data(), &len, rec.body.data(), static_cast<int>(ct_len)) !=
           1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, rec.header,
-                        sizeof(rec.header)) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), plain.data(), &len, rec.body.data(),
-                        static_cast<int>(ct_len)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, kTagLen,
                           const_cast<uint8_t*>(rec.body.data() + ct_len)) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), plain.data() + len, &final_len) != 1) {
-    return OsslError(absl::StatusCode::kDataLoss,
-                     absl::StrCat("open record at seq ", seq));
+    return OsslError(absl::StatusCode::kDataLoss, absl::StrCat("open record at seq ", seq));
   }
   // TLSInnerPlaintext: content || type || zero padding.
   size_t end = ct_len;
@@ -263,12 +249,10 @@ absl::StatusOr<Opened> OpenRecord(const CryptoInfo& info, uint64_t seq,
   return out;
 }
 
-absl::StatusOr<CryptoInfo> RxInfoFromSecret(KtlsCipher cipher,
-                                            const SecretBytes& secret) {
+absl::StatusOr<CryptoInfo> RxInfoFromSecret(KtlsCipher cipher, const SecretBytes& secret) {
   absl::StatusOr<TrafficKeys> keys = DeriveTrafficKeys(cipher, secret.span());
   if (!keys.ok()) return keys.status();
-  return BuildCryptoInfo(TlsVersion::kTls13, cipher, keys->key.span(),
-                         keys->iv.span(), 0);
+  return BuildCryptoInfo(TlsVersion::kTls13, cipher, keys->key.span(), keys->iv.span(), 0);
 }
 
 class CapturedSecretTest : public ::testing::TestWithParam<KtlsCipher> {
@@ -292,16 +276,13 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
   const KtlsCipher cipher = GetParam();
   const testing::TlsParams params{TlsVersion::kTls13, cipher};
   // No SSL_OP_ENABLE_KTLS: everything stays on the wire for us to read.
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      SslCtxPtr client_ctx,
-      testing::MakeCtx(*certs_, /*is_server=*/false, params, /*ktls=*/false));
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      SslCtxPtr server_ctx,
-      testing::MakeCtx(*certs_, /*is_server=*/true, params, /*ktls=*/false));
-  TLSD_ASSERT_OK_AND_ASSIGN(
-      testing::Connection conn,
-      testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions(),
-                       /*complete_ktls=*/false));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr client_ctx,
+                            testing::MakeCtx(*certs_, /*is_server=*/false, params, /*ktls=*/false));
+  TLSD_ASSERT_OK_AND_ASSIGN(SslCtxPtr server_ctx,
+                            testing::MakeCtx(*certs_, /*is_server=*/true, params, /*ktls=*/false));
+  TLSD_ASSERT_OK_AND_ASSIGN(testing::Connection conn,
+                            testing::Connect(client_ctx.get(), server_ctx.get(), KtlsOptions(),
+                                             /*complete_ktls=*/false));
 
   const Tls13TrafficSecrets* server_view = CapturedTrafficSecrets(conn.server.get());
   const Tls13TrafficSecrets* client_view = CapturedTrafficSecrets(conn.client.get());
@@ -309,16 +290,13 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
   ASSERT_NE(client_view, nullptr);
   ASSERT_EQ(server_view->client.size(), Tls13DigestLen(cipher));
   // Both ends logged the same secrets.
-  EXPECT_TRUE(std::equal(server_view->client.span().begin(),
-                         server_view->client.span().end(),
-                         client_view->client.span().begin(),
-                         client_view->client.span().end()));
+  EXPECT_TRUE(std::equal(server_view->client.span().begin(), server_view->client.span().end(),
+                         client_view->client.span().begin(), client_view->client.span().end()));
 
   // Client -> server: the first application record is sequence 0 under
   // CLIENT_TRAFFIC_SECRET_0, which is what the server's RX gets.
   ASSERT_EQ(SSL_write(conn.client.get(), "hello", 5), 5);
-  TLSD_ASSERT_OK_AND_ASSIGN(CryptoInfo server_rx,
-                            RxInfoFromSecret(cipher, server_view->client));
+  TLSD_ASSERT_OK_AND_ASSIGN(CryptoInfo server_rx, RxInfoFromSecret(cipher, server_view->client));
   TLSD_ASSERT_OK_AND_ASSIGN(RawRecord rec, ReadRawRecord(conn.fds.server.get()));
   EXPECT_EQ(rec.header[0], kRecordApplicationData);  // outer type
   TLSD_ASSERT_OK_AND_ASSIGN(Opened opened, OpenRecord(server_rx, 0, rec));
@@ -345,8 +323,7 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
   // handshake are records 0 and 1 under SERVER_TRAFFIC_SECRET_0, so a client
   // RX installed at sequence 0 must (and does) start with them.
   ASSERT_EQ(SSL_write(conn.server.get(), "world", 5), 5);
-  TLSD_ASSERT_OK_AND_ASSIGN(CryptoInfo client_rx,
-                            RxInfoFromSecret(cipher, client_view->server));
+  TLSD_ASSERT_OK_AND_ASSIGN(CryptoInfo client_rx, RxInfoFromSecret(cipher, client_view->server));
   uint64_t seq = 0;
   int num_tickets = 0;
   for (;; ++seq) {
@@ -365,8 +342,7 @@ TEST_P(CapturedSecretTest, DecryptsRealRecordsAtExpectedSequence) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllAeads, CapturedSecretTest,
-                         ::testing::Values(KtlsCipher::kAes128Gcm,
-                                           KtlsCipher::kAes256Gcm,
+                         ::testing::Values(KtlsCipher::kAes128Gcm, KtlsCipher::kAes256Gcm,
                                            KtlsCipher::kChaCha20Poly1305),
                          [](const ::testing::TestParamInfo<KtlsCipher>& info) {
                            std::string name(KtlsCipherName(info.param));
@@ -380,8 +356,7 @@ TEST(SecretCaptureTest, RefusesToReplaceAnotherKeylogCallback) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   ASSERT_NE(ctx, nullptr);
   SSL_CTX_set_keylog_callback(ctx.get(), [](const SSL*, const char*) {});
-  EXPECT_THAT(InstallSecretCapture(ctx.get()),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(InstallSecretCapture(ctx.get()), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(SecretCaptureTest, InstallIsIdempotentAndForgetClears) {

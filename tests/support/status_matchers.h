@@ -26,9 +26,7 @@ namespace tlsd {
 namespace testing {
 namespace internal {
 
-inline const absl::Status& GetStatus(const absl::Status& status) {
-  return status;
-}
+inline const absl::Status& GetStatus(const absl::Status& status) { return status; }
 
 template <typename T>
 const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
@@ -36,9 +34,7 @@ const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
 }
 
 // Explains a status in a failure message as "CODE: message".
-inline std::string Describe(const absl::Status& status) {
-  return status.ToString();
-}
+inline std::string Describe(const absl::Status& status) { return status.ToString(); }
 
 // StatusIs(code, message_matcher) for one concrete argument type.
 template <typename T>
@@ -60,8 +56,7 @@ class MonoStatusIsMatcher : public ::testing::MatcherInterface<T> {
     *os << ", or a message that ";
     message_.DescribeNegationTo(os);
   }
-  bool MatchAndExplain(
-      T actual, ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(T actual, ::testing::MatchResultListener* listener) const override {
     const absl::Status& status = GetStatus(actual);
     *listener << "which is " << Describe(status);
     ::testing::StringMatchResultListener inner;
@@ -87,8 +82,7 @@ class StatusIsMatcher {
 
   template <typename T>
   operator ::testing::Matcher<T>() const {  // NOLINT: implicit by design
-    return ::testing::Matcher<T>(
-        new MonoStatusIsMatcher<const std::decay_t<T>&>(code_, message_));
+    return ::testing::Matcher<T>(new MonoStatusIsMatcher<const std::decay_t<T>&>(code_, message_));
   }
 
  private:
@@ -104,8 +98,7 @@ class MonoIsOkAndHoldsMatcher : public ::testing::MatcherInterface<StatusOrT> {
 
   template <typename InnerMatcher>
   explicit MonoIsOkAndHoldsMatcher(InnerMatcher&& inner)
-      : inner_(::testing::SafeMatcherCast<const ValueType&>(
-            std::forward<InnerMatcher>(inner))) {}
+      : inner_(::testing::SafeMatcherCast<const ValueType&>(std::forward<InnerMatcher>(inner))) {}
 
   void DescribeTo(std::ostream* os) const override {
     *os << "is OK and has a value that ";
@@ -115,8 +108,7 @@ class MonoIsOkAndHoldsMatcher : public ::testing::MatcherInterface<StatusOrT> {
     *os << "isn't OK or has a value that ";
     inner_.DescribeNegationTo(os);
   }
-  bool MatchAndExplain(
-      StatusOrT actual, ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(StatusOrT actual, ::testing::MatchResultListener* listener) const override {
     if (!actual.ok()) {
       *listener << "which has status " << Describe(actual.status());
       return false;
@@ -125,8 +117,8 @@ class MonoIsOkAndHoldsMatcher : public ::testing::MatcherInterface<StatusOrT> {
     const bool matches = inner_.MatchAndExplain(*actual, &inner_listener);
     const std::string explanation = inner_listener.str();
     if (!explanation.empty()) {
-      *listener << "which contains value "
-                << ::testing::PrintToString(*actual) << ", " << explanation;
+      *listener << "which contains value " << ::testing::PrintToString(*actual) << ", "
+                << explanation;
     }
     return matches;
   }
@@ -153,8 +145,7 @@ class IsOkAndHoldsMatcher {
 class IsOkMatcher {
  public:
   template <typename T>
-  bool MatchAndExplain(const T& actual,
-                       ::testing::MatchResultListener* listener) const {
+  bool MatchAndExplain(const T& actual, ::testing::MatchResultListener* listener) const {
     const absl::Status& status = GetStatus(actual);
     if (!status.ok()) {
       *listener << "which is " << Describe(status);
@@ -177,9 +168,8 @@ inline ::testing::PolymorphicMatcher<internal::IsOkMatcher> IsOk() {
 // values or matchers.
 template <typename CodeMatcher, typename MessageMatcher>
 internal::StatusIsMatcher StatusIs(CodeMatcher code, MessageMatcher message) {
-  return internal::StatusIsMatcher(
-      ::testing::MatcherCast<absl::StatusCode>(code),
-      ::testing::MatcherCast<const std::string&>(message));
+  return internal::StatusIsMatcher(::testing::MatcherCast<absl::StatusCode>(code),
+                                   ::testing::MatcherCast<const std::string&>(message));
 }
 template <typename CodeMatcher>
 internal::StatusIsMatcher StatusIs(CodeMatcher code) {
@@ -188,8 +178,7 @@ internal::StatusIsMatcher StatusIs(CodeMatcher code) {
 
 // IsOkAndHolds matches an OK StatusOr<T> whose value matches `inner`.
 template <typename InnerMatcher>
-internal::IsOkAndHoldsMatcher<std::decay_t<InnerMatcher>> IsOkAndHolds(
-    InnerMatcher&& inner) {
+internal::IsOkAndHoldsMatcher<std::decay_t<InnerMatcher>> IsOkAndHolds(InnerMatcher&& inner) {
   return internal::IsOkAndHoldsMatcher<std::decay_t<InnerMatcher>>(
       std::forward<InnerMatcher>(inner));
 }
@@ -203,12 +192,11 @@ internal::IsOkAndHoldsMatcher<std::decay_t<InnerMatcher>> IsOkAndHolds(
 // TLSD_ASSERT_OK_AND_ASSIGN(lhs, expr) asserts that the StatusOr `expr` is OK
 // and moves its value into `lhs` (which may declare a variable). Like
 // ASSERT_*, it returns from the enclosing void function on failure.
-#define TLSD_ASSERT_OK_AND_ASSIGN(lhs, expr)                                  \
-  TLSD_ASSERT_OK_AND_ASSIGN_IMPL_(                                            \
-      TLSD_TESTING_CONCAT_(tlsd_statusor_, __LINE__), lhs, expr)
-#define TLSD_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr)                  \
-  auto statusor = (expr);                                                     \
-  ASSERT_TRUE(statusor.ok()) << statusor.status();                            \
+#define TLSD_ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  TLSD_ASSERT_OK_AND_ASSIGN_IMPL_(TLSD_TESTING_CONCAT_(tlsd_statusor_, __LINE__), lhs, expr)
+#define TLSD_ASSERT_OK_AND_ASSIGN_IMPL_(statusor, lhs, expr) \
+  auto statusor = (expr);                                    \
+  ASSERT_TRUE(statusor.ok()) << statusor.status();           \
   lhs = std::move(statusor).value()
 
 #endif  // TLSD_TESTS_SUPPORT_STATUS_MATCHERS_H_

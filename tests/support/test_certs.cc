@@ -13,9 +13,9 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "common/base/errno_status.h"
 #include "common/base/status_macros.h"
 #include "common/base/unique_fd.h"
@@ -45,8 +45,8 @@ absl::StatusOr<std::string> SanConfig(const std::vector<std::string>& sans) {
           absl::StrCat("test certs: bad subjectAltName \"", san, "\""));
     }
     unsigned char addr[sizeof(in6_addr)];
-    const bool is_ip = inet_pton(AF_INET, san.c_str(), addr) == 1 ||
-                       inet_pton(AF_INET6, san.c_str(), addr) == 1;
+    const bool is_ip =
+        inet_pton(AF_INET, san.c_str(), addr) == 1 || inet_pton(AF_INET6, san.c_str(), addr) == 1;
     parts.push_back(absl::StrCat(is_ip ? "IP:" : "DNS:", san));
   }
   return absl::StrJoin(parts, ",");
@@ -64,21 +64,18 @@ absl::Status AddExt(X509* cert, X509* issuer, int nid, const std::string& value)
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509ExtensionPtr ext(
-      X509V3_EXT_conf_nid(nullptr, &ctx, nid, const_cast<char*>(value.c_str())));
+  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, const_cast<char*>(value.c_str())));
   if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
     return OsslError(absl::StatusCode::kInternal,
-                     absl::StrCat("test certs: extension ", OBJ_nid2sn(nid),
-                                  "=", value));
+                     absl::StrCat("test certs: extension ", OBJ_nid2sn(nid), "=", value));
   }
   return absl::OkStatus();
 }
 
 // MakeCert builds and signs a certificate for `key`. With issuer == nullptr
 // it is self-signed (the CA).
-absl::StatusOr<X509Ptr> MakeCert(EVP_PKEY* key, absl::string_view common_name,
-                                 X509* issuer, EVP_PKEY* issuer_key,
-                                 bool is_ca, const std::string& san_config,
+absl::StatusOr<X509Ptr> MakeCert(EVP_PKEY* key, absl::string_view common_name, X509* issuer,
+                                 EVP_PKEY* issuer_key, bool is_ca, const std::string& san_config,
                                  absl::string_view eku, int valid_days) {
   X509Ptr cert(X509_new());
   if (cert == nullptr) {
@@ -87,22 +84,20 @@ absl::StatusOr<X509Ptr> MakeCert(EVP_PKEY* key, absl::string_view common_name,
   BignumPtr serial(BN_new());
   if (serial == nullptr || X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
       BN_rand(serial.get(), 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
-      BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) ==
-          nullptr ||
+      BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) == nullptr ||
       X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) == nullptr ||
-      X509_gmtime_adj(X509_getm_notAfter(cert.get()),
-                      valid_days * kSecondsPerDay) == nullptr ||
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), valid_days * kSecondsPerDay) == nullptr ||
       X509_set_pubkey(cert.get(), key) != 1) {
     return OsslError(absl::StatusCode::kInternal, "test certs: fields");
   }
   X509_NAME* subject = X509_get_subject_name(cert.get());  // owned by cert
   const std::string cn(common_name);
   if (X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>("tlsd tests"),
-                                 -1, -1, 0) != 1 ||
+                                 reinterpret_cast<const unsigned char*>("tlsd tests"), -1, -1,
+                                 0) != 1 ||
       X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>(cn.c_str()),
-                                 -1, -1, 0) != 1) {
+                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                 0) != 1) {
     return OsslError(absl::StatusCode::kInternal, "test certs: subject");
   }
   X509* signer = issuer != nullptr ? issuer : cert.get();
@@ -113,27 +108,20 @@ absl::StatusOr<X509Ptr> MakeCert(EVP_PKEY* key, absl::string_view common_name,
   // subjectKeyIdentifier first: authorityKeyIdentifier of a self-signed CA
   // is computed from it.
   TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_subject_key_identifier, "hash"));
-  TLSD_RETURN_IF_ERROR(
-      AddExt(cert.get(), signer, NID_authority_key_identifier, "keyid:always"));
+  TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_authority_key_identifier, "keyid:always"));
   if (is_ca) {
-    TLSD_RETURN_IF_ERROR(
-        AddExt(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE"));
-    TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_key_usage,
-                                "critical,keyCertSign,cRLSign"));
+    TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE"));
+    TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign"));
   } else {
+    TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE"));
     TLSD_RETURN_IF_ERROR(
-        AddExt(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE"));
-    TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_key_usage,
-                                "critical,digitalSignature,keyEncipherment"));
-    TLSD_RETURN_IF_ERROR(
-        AddExt(cert.get(), signer, NID_ext_key_usage, std::string(eku)));
+        AddExt(cert.get(), signer, NID_key_usage, "critical,digitalSignature,keyEncipherment"));
+    TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_ext_key_usage, std::string(eku)));
     if (!san_config.empty()) {
-      TLSD_RETURN_IF_ERROR(
-          AddExt(cert.get(), signer, NID_subject_alt_name, san_config));
+      TLSD_RETURN_IF_ERROR(AddExt(cert.get(), signer, NID_subject_alt_name, san_config));
     }
   }
-  if (X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key,
-                EVP_sha256()) == 0) {
+  if (X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) == 0) {
     return OsslError(absl::StatusCode::kInternal, "test certs: sign");
   }
   return cert;
@@ -142,10 +130,8 @@ absl::StatusOr<X509Ptr> MakeCert(EVP_PKEY* key, absl::string_view common_name,
 absl::StatusOr<TestIdentity> ToPem(EVP_PKEY* key, X509* cert) {
   BioPtr cert_bio(BIO_new(BIO_s_mem()));
   BioPtr key_bio(BIO_new(BIO_s_mem()));
-  if (cert_bio == nullptr || key_bio == nullptr ||
-      PEM_write_bio_X509(cert_bio.get(), cert) != 1 ||
-      PEM_write_bio_PrivateKey(key_bio.get(), key, nullptr, nullptr, 0,
-                               nullptr, nullptr) != 1) {
+  if (cert_bio == nullptr || key_bio == nullptr || PEM_write_bio_X509(cert_bio.get(), cert) != 1 ||
+      PEM_write_bio_PrivateKey(key_bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return OsslError(absl::StatusCode::kInternal, "test certs: PEM");
   }
   TestIdentity id;
@@ -157,19 +143,16 @@ absl::StatusOr<TestIdentity> ToPem(EVP_PKEY* key, X509* cert) {
   return id;
 }
 
-absl::StatusOr<TestIdentity> MakeLeaf(bool rsa, absl::string_view cn,
-                                      X509* ca, EVP_PKEY* ca_key,
-                                      const std::string& sans,
-                                      absl::string_view eku, int valid_days) {
+absl::StatusOr<TestIdentity> MakeLeaf(bool rsa, absl::string_view cn, X509* ca, EVP_PKEY* ca_key,
+                                      const std::string& sans, absl::string_view eku,
+                                      int valid_days) {
   TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr key, NewKey(rsa));
   TLSD_ASSIGN_OR_RETURN(X509Ptr cert, MakeCert(key.get(), cn, ca, ca_key,
-                                               /*is_ca=*/false, sans, eku,
-                                               valid_days));
+                                               /*is_ca=*/false, sans, eku, valid_days));
   return ToPem(key.get(), cert.get());
 }
 
-absl::Status WriteFile(const std::string& path, absl::string_view data,
-                       mode_t mode) {
+absl::Status WriteFile(const std::string& path, absl::string_view data, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd.valid()) {
     return ErrnoToStatus(errno, absl::StrCat("open ", path));
@@ -195,24 +178,20 @@ absl::StatusOr<TestCerts> TestCerts::Generate(const TestCertsOptions& opts) {
 
   TestCerts certs;
   TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr ca_key, NewKey(/*rsa=*/false));
-  TLSD_ASSIGN_OR_RETURN(
-      X509Ptr ca_cert, MakeCert(ca_key.get(), "tlsd test CA", nullptr, nullptr,
-                                /*is_ca=*/true, "", "", opts.valid_days));
+  TLSD_ASSIGN_OR_RETURN(X509Ptr ca_cert, MakeCert(ca_key.get(), "tlsd test CA", nullptr, nullptr,
+                                                  /*is_ca=*/true, "", "", opts.valid_days));
   TLSD_ASSIGN_OR_RETURN(certs.ca_, ToPem(ca_key.get(), ca_cert.get()));
-  TLSD_ASSIGN_OR_RETURN(
-      certs.server_ecdsa_,
-      MakeLeaf(false, "tlsd test server (ECDSA)", ca_cert.get(), ca_key.get(),
-               server_sans, "serverAuth", opts.valid_days));
+  TLSD_ASSIGN_OR_RETURN(certs.server_ecdsa_,
+                        MakeLeaf(false, "tlsd test server (ECDSA)", ca_cert.get(), ca_key.get(),
+                                 server_sans, "serverAuth", opts.valid_days));
   if (opts.with_rsa_server) {
-    TLSD_ASSIGN_OR_RETURN(
-        certs.server_rsa_,
-        MakeLeaf(true, "tlsd test server (RSA)", ca_cert.get(), ca_key.get(),
-                 server_sans, "serverAuth", opts.valid_days));
+    TLSD_ASSIGN_OR_RETURN(certs.server_rsa_,
+                          MakeLeaf(true, "tlsd test server (RSA)", ca_cert.get(), ca_key.get(),
+                                   server_sans, "serverAuth", opts.valid_days));
   }
-  TLSD_ASSIGN_OR_RETURN(
-      certs.client_,
-      MakeLeaf(false, opts.client_common_name, ca_cert.get(), ca_key.get(),
-               client_sans, "clientAuth", opts.valid_days));
+  TLSD_ASSIGN_OR_RETURN(certs.client_,
+                        MakeLeaf(false, opts.client_common_name, ca_cert.get(), ca_key.get(),
+                                 client_sans, "clientAuth", opts.valid_days));
   return certs;
 }
 
@@ -233,18 +212,15 @@ absl::Status TestCerts::WriteTo(absl::string_view dir) const {
     if (f.id->cert_pem.empty()) {
       continue;  // RSA not generated
     }
-    TLSD_RETURN_IF_ERROR(
-        WriteFile(absl::StrCat(d, "/", f.name, ".pem"), f.id->cert_pem, 0644));
-    TLSD_RETURN_IF_ERROR(
-        WriteFile(absl::StrCat(d, "/", f.name, ".key"), f.id->key_pem, 0600));
+    TLSD_RETURN_IF_ERROR(WriteFile(absl::StrCat(d, "/", f.name, ".pem"), f.id->cert_pem, 0644));
+    TLSD_RETURN_IF_ERROR(WriteFile(absl::StrCat(d, "/", f.name, ".key"), f.id->key_pem, 0600));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<X509Ptr> ParseCertPem(absl::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)
-                   : nullptr);
+  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (cert == nullptr) {
     return OsslError(absl::StatusCode::kInvalidArgument, "parse certificate PEM");
   }
@@ -253,9 +229,7 @@ absl::StatusOr<X509Ptr> ParseCertPem(absl::string_view pem) {
 
 absl::StatusOr<EvpPkeyPtr> ParseKeyPem(absl::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  EvpPkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr,
-                                               nullptr)
-                     : nullptr);
+  EvpPkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (key == nullptr) {
     return OsslError(absl::StatusCode::kInvalidArgument, "parse key PEM");
   }
@@ -267,8 +241,7 @@ absl::Status UseIdentity(SSL_CTX* ctx, const TestIdentity& id) {
   TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr key, ParseKeyPem(id.key_pem));
   // Both calls take their own reference; our owners drop theirs.
   if (SSL_CTX_use_certificate(ctx, cert.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 ||
-      SSL_CTX_check_private_key(ctx) != 1) {
+      SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return OsslError(absl::StatusCode::kInvalidArgument, "use test identity");
   }
   return absl::OkStatus();

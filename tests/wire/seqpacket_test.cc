@@ -147,8 +147,7 @@ void MakeStaleSocket(const std::string& path) {
   addr.sun_family = AF_UNIX;
   ASSERT_LT(path.size(), sizeof(addr.sun_path));
   memcpy(addr.sun_path, path.data(), path.size());
-  ASSERT_EQ(bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
-      << strerror(errno);
+  ASSERT_EQ(bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
 }
 
 // ---------------------------------------------------------------------------
@@ -220,9 +219,9 @@ TEST(SeqpacketTest, DroppedFrameClosesItsFd) {
 
 struct FdLeakCase {
   const char* name;
-  int copies;                    // how many copies of the pipe's write end to send
+  int copies;                      // how many copies of the pipe's write end to send
   std::vector<uint8_t> (*data)();  // the datagram
-  bool passcred;                 // set SO_PASSCRED on the receiver first
+  bool passcred;                   // set SO_PASSCRED on the receiver first
   const char* message;
 };
 
@@ -244,7 +243,14 @@ std::vector<uint8_t> OversizeDatagram() {
   // A well-formed header claiming the whole rest, one byte over the limit, so
   // the only thing wrong is that RecvFrame's buffer cuts it (MSG_TRUNC).
   const size_t payload_len = kMaxFrameLen + 1 - kFrameHeaderLen;
-  std::vector<uint8_t> f = {0, 1, 0, 4, 0, 0, 0, 1,
+  std::vector<uint8_t> f = {0,
+                            1,
+                            0,
+                            4,
+                            0,
+                            0,
+                            0,
+                            1,
                             static_cast<uint8_t>(payload_len >> 24),
                             static_cast<uint8_t>(payload_len >> 16),
                             static_cast<uint8_t>(payload_len >> 8),

@@ -60,13 +60,11 @@ class Bytes {
 };
 
 std::vector<uint8_t> RawFrame(uint16_t version, uint16_t type, uint32_t request_id,
-                           uint32_t payload_len, absl::string_view payload) {
+                              uint32_t payload_len, absl::string_view payload) {
   return Bytes().U16(version).U16(type).U32(request_id).U32(payload_len).Raw(payload).Take();
 }
 
-std::array<uint8_t, 16> V4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
-  return {a, b, c, d};
-}
+std::array<uint8_t, 16> V4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return {a, b, c, d}; }
 
 std::array<uint8_t, 16> V6(std::initializer_list<uint16_t> groups) {
   std::array<uint8_t, 16> out{};
@@ -185,9 +183,8 @@ TEST(ByteIoTest, WriterIsBigEndian) {
   w.WriteU64(0x08090a0b0c0d0e0full);
   w.WriteU8Prefixed("ab");
   w.WriteU16Prefixed("c");
-  EXPECT_THAT(w.bytes(), ElementsAre(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
-                                     0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 2, 'a', 'b', 0, 1,
-                                     'c'));
+  EXPECT_THAT(w.bytes(), ElementsAre(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+                                     0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 2, 'a', 'b', 0, 1, 'c'));
 }
 
 TEST(ByteIoTest, ReaderRoundTripsWriter) {
@@ -567,8 +564,7 @@ const RejectCase kRejectCases[] = {
     // DecodeFrame
     {"FrameOversize", Decoder::kFrame,
      [] {
-       std::vector<uint8_t> f =
-           RawFrame(1, 1, 0, kMaxFrameLen - kFrameHeaderLen + 1, "");
+       std::vector<uint8_t> f = RawFrame(1, 1, 0, kMaxFrameLen - kFrameHeaderLen + 1, "");
        f.resize(kMaxFrameLen + 1, 'x');
        return f;
      },
@@ -587,19 +583,17 @@ const RejectCase kRejectCases[] = {
      "unknown message type 65535"},
     {"FramePayloadLenTooLarge", Decoder::kFrame, [] { return RawFrame(1, 1, 0, 3, "ab"); },
      "payload length 3 but 2 bytes follow"},
-    {"FramePayloadLenHuge", Decoder::kFrame,
-     [] { return RawFrame(1, 1, 0, 0xffffffffu, "ab"); },
+    {"FramePayloadLenHuge", Decoder::kFrame, [] { return RawFrame(1, 1, 0, 0xffffffffu, "ab"); },
      "payload length 4294967295 but 2 bytes follow"},
     {"FrameTrailingByte", Decoder::kFrame, [] { return RawFrame(1, 1, 0, 1, "ab"); },
      "payload length 1 but 2 bytes follow"},
 
     // Hello::Decode
-    {"HelloEmpty", Decoder::kHello, [] { return std::vector<uint8_t>{}; },
-     "HELLO: malformed"},
+    {"HelloEmpty", Decoder::kHello, [] { return std::vector<uint8_t>{}; }, "HELLO: malformed"},
     {"HelloPrefixOverruns", Decoder::kHello, [] { return Bytes().U8(5).Raw("ab").Take(); },
      "HELLO: malformed"},
-    {"HelloTrailingByte", Decoder::kHello,
-     [] { return Append(Bytes().Str8("app").Take(), 0); }, "HELLO: malformed"},
+    {"HelloTrailingByte", Decoder::kHello, [] { return Append(Bytes().Str8("app").Take(), 0); },
+     "HELLO: malformed"},
     {"HelloEmptyName", Decoder::kHello, [] { return Bytes().Str8("").Take(); },
      "HELLO: backend name is not"},
     {"HelloBadChar", Decoder::kHello, [] { return Bytes().Str8("../etc").Take(); },
@@ -621,8 +615,7 @@ const RejectCase kRejectCases[] = {
      "ERROR: code is not an errno value"},
     {"ErrorCode4096", Decoder::kError, [] { return Bytes().U32(4096).Str16("").Take(); },
      "ERROR: code is not an errno value"},
-    {"ErrorCodeNegative", Decoder::kError,
-     [] { return Bytes().U32(0xffffffffu).Str16("").Take(); },
+    {"ErrorCodeNegative", Decoder::kError, [] { return Bytes().U32(0xffffffffu).Str16("").Take(); },
      "ERROR: code is not an errno value"},
     {"ErrorMessage1025", Decoder::kError,
      [] { return Bytes().U32(EIO).Str16(std::string(1025, 'm')).Take(); },
@@ -632,8 +625,7 @@ const RejectCase kRejectCases[] = {
     {"ConnTrailingByte", Decoder::kConnection, [] { return Append(RawConnection().Encode(), 0); },
      "CONNECTION: malformed"},
     {"ConnHasClientCert2", Decoder::kConnection,
-     [] { return Conn([](RawConnection& r) { r.has_client_cert = 2; }); },
-     "CONNECTION: malformed"},
+     [] { return Conn([](RawConnection& r) { r.has_client_cert = 2; }); }, "CONNECTION: malformed"},
     {"ConnResumed2", Decoder::kConnection,
      [] { return Conn([](RawConnection& r) { r.resumed = 2; }); }, "CONNECTION: malformed"},
     {"ConnEmptyService", Decoder::kConnection,
@@ -651,11 +643,9 @@ const RejectCase kRejectCases[] = {
     {"ConnTls0000", Decoder::kConnection,
      [] { return Conn([](RawConnection& r) { r.tls_version = 0; }); },
      "CONNECTION: unsupported TLS version 0x0000"},
-    {"ConnTxPath0", Decoder::kConnection,
-     [] { return Conn([](RawConnection& r) { r.tx = 0; }); },
+    {"ConnTxPath0", Decoder::kConnection, [] { return Conn([](RawConnection& r) { r.tx = 0; }); },
      "CONNECTION: unknown data path"},
-    {"ConnRxPath4", Decoder::kConnection,
-     [] { return Conn([](RawConnection& r) { r.rx = 4; }); },
+    {"ConnRxPath4", Decoder::kConnection, [] { return Conn([](RawConnection& r) { r.rx = 4; }); },
      "CONNECTION: unknown data path"},
     {"ConnPeerFamily5", Decoder::kConnection,
      [] { return Conn([](RawConnection& r) { r.peer.family = 5; }); },
@@ -690,7 +680,9 @@ const RejectCase kRejectCases[] = {
      [] { return Conn([](RawConnection& r) { r.peer.addr[15] = 1; }); },
      "CONNECTION: non-canonical address"},
     {"ConnUnknownFamilyWithPort", Decoder::kConnection,
-     [] { return Conn([](RawConnection& r) { r.local = RawAddress{0, {}, 80}; }); },
+     [] { return Conn([](RawConnection& r) {
+            r.local = RawAddress{0, {}, 80};
+          }); },
      "CONNECTION: non-canonical address"},
     {"ConnReason1025", Decoder::kConnection,
      [] { return Conn([](RawConnection& r) { r.path_reason = std::string(1025, 'r'); }); },

@@ -91,8 +91,8 @@ ControlVerdict OnAlert(int fd, const ConnState& state, absl::string_view payload
   TLSD_LOG(Notice) << "conn=" << state.connection_id << " peer sent "
                    << (level == kAlertLevelFatal ? "fatal" : "warning") << " alert "
                    << AlertName(description);
-  ControlVerdict v = Verdict(ControlAction::kFailed,
-                             absl::StrCat("peer sent alert ", AlertName(description)));
+  ControlVerdict v =
+      Verdict(ControlAction::kFailed, absl::StrCat("peer sent alert ", AlertName(description)));
   v.has_alert = true;
   v.alert = description;
   return v;
@@ -146,7 +146,8 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
         absl::Status sent = SendTlsRecord(fd, kRecordHandshake, key_update);
         if (!sent.ok()) return Fail(fd, kAlertInternalError, "sending KeyUpdate failed");
         absl::Status tx = Rekey(fd, *cipher, Direction::kTx, state.tx_secret);
-        if (!tx.ok()) return Fail(fd, kAlertInternalError, absl::StrCat("rekey tx: ", tx.message()));
+        if (!tx.ok())
+          return Fail(fd, kAlertInternalError, absl::StrCat("rekey tx: ", tx.message()));
         ++state.tx_generation;
       }
       absl::StrAppend(&done, done.empty() ? "" : "; ", "KeyUpdate applied (rx generation ",
@@ -217,7 +218,8 @@ absl::StatusOr<ControlVerdict> AnswerControlRecord(const Sealer& sealer,
   }
 
   const uint64_t now = NowMs();
-  if (now - state.window_start_ms > static_cast<uint64_t>(absl::ToInt64Milliseconds(policy.window))) {
+  if (now - state.window_start_ms >
+      static_cast<uint64_t>(absl::ToInt64Milliseconds(policy.window))) {
     state.window_start_ms = now;
     state.window_records = 0;
   }

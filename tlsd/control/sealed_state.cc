@@ -32,8 +32,8 @@ constexpr char kAadLabel[] = "tlsd sealed state v1";
 
 std::vector<uint8_t> Aad(const WireAddress& local, const WireAddress& peer) {
   ByteWriter w;
-  w.WriteBytes(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kAadLabel),
-                                   sizeof(kAadLabel) - 1));
+  w.WriteBytes(
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kAadLabel), sizeof(kAadLabel) - 1));
   for (const WireAddress* a : {&local, &peer}) {
     w.WriteU8(a->family);
     w.WriteBytes(a->addr);
@@ -50,10 +50,10 @@ SecretBytes EncodeState(const ConnState& s) {
   w.WriteU64(s.connection_id);
   w.WriteU32(s.rx_generation);
   w.WriteU32(s.tx_generation);
-  w.WriteU8Prefixed(absl::string_view(reinterpret_cast<const char*>(s.rx_secret.data()),
-                                      s.rx_secret.size()));
-  w.WriteU8Prefixed(absl::string_view(reinterpret_cast<const char*>(s.tx_secret.data()),
-                                      s.tx_secret.size()));
+  w.WriteU8Prefixed(
+      absl::string_view(reinterpret_cast<const char*>(s.rx_secret.data()), s.rx_secret.size()));
+  w.WriteU8Prefixed(
+      absl::string_view(reinterpret_cast<const char*>(s.tx_secret.data()), s.tx_secret.size()));
   w.WriteBytes(s.rx_key_hash);
   w.WriteBytes(s.tx_key_hash);
   w.WriteU32(s.window_records);
@@ -71,18 +71,19 @@ absl::StatusOr<ConnState> DecodeState(absl::Span<const uint8_t> in) {
   absl::string_view rx, tx;
   absl::Span<const uint8_t> rx_hash, tx_hash;
   if (!r.ReadU8(&is_server) || is_server > 1 || !r.ReadU16(&s.tls_version) ||
-      !r.ReadU16(&s.cipher_suite) || !r.ReadU64(&s.connection_id) ||
-      !r.ReadU32(&s.rx_generation) || !r.ReadU32(&s.tx_generation) ||
-      !r.ReadU8Prefixed(&rx) || !r.ReadU8Prefixed(&tx) || !r.ReadBytes(32, &rx_hash) ||
-      !r.ReadBytes(32, &tx_hash) || !r.ReadU32(&s.window_records) ||
+      !r.ReadU16(&s.cipher_suite) || !r.ReadU64(&s.connection_id) || !r.ReadU32(&s.rx_generation) ||
+      !r.ReadU32(&s.tx_generation) || !r.ReadU8Prefixed(&rx) || !r.ReadU8Prefixed(&tx) ||
+      !r.ReadBytes(32, &rx_hash) || !r.ReadBytes(32, &tx_hash) || !r.ReadU32(&s.window_records) ||
       !r.ReadU64(&s.window_start_ms) || !r.empty()) {
     // Only tlsd can produce an authentic blob, so this is a tlsd bug or a
     // key shared with an incompatible version.
     return absl::InvalidArgumentError("sealed state: authentic but malformed");
   }
   s.is_server = is_server == 1;
-  s.rx_secret = SecretBytes(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(rx.data()), rx.size()));
-  s.tx_secret = SecretBytes(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(tx.data()), tx.size()));
+  s.rx_secret =
+      SecretBytes(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(rx.data()), rx.size()));
+  s.tx_secret =
+      SecretBytes(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(tx.data()), tx.size()));
   std::copy(rx_hash.begin(), rx_hash.end(), s.rx_key_hash.begin());
   std::copy(tx_hash.begin(), tx_hash.end(), s.tx_key_hash.begin());
   return s;
@@ -101,7 +102,8 @@ std::unique_ptr<Sealer> Sealer::Random() {
 absl::StatusOr<std::unique_ptr<Sealer>> Sealer::FromFile(absl::string_view path) {
   std::ifstream in{std::string(path), std::ios::binary};
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open sealing key"));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   SecretBytes key(absl::MakeConstSpan(bytes));
   SecureZero(bytes.data(), bytes.size());
   if (key.size() != kKeyLen) {
@@ -123,9 +125,11 @@ std::string Sealer::Seal(const ConnState& state, const WireAddress& local,
   TLSD_CHECK(RAND_bytes(o + 1, kNonceLen) == 1);
   CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  TLSD_CHECK(ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), o + 1) == 1);
+  TLSD_CHECK(ctx &&
+             EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_.data(), o + 1) == 1);
   TLSD_CHECK(EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), aad.size()) == 1);
-  TLSD_CHECK(EVP_EncryptUpdate(ctx.get(), o + 1 + kNonceLen, &len, plain.data(), plain.size()) == 1);
+  TLSD_CHECK(EVP_EncryptUpdate(ctx.get(), o + 1 + kNonceLen, &len, plain.data(), plain.size()) ==
+             1);
   TLSD_CHECK(EVP_EncryptFinal_ex(ctx.get(), o + 1 + kNonceLen + len, &len) == 1);
   TLSD_CHECK(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagLen,
                                  o + 1 + kNonceLen + plain.size()) == 1);
@@ -204,8 +208,8 @@ absl::StatusOr<KeyHash> KernelKeyHash(int fd, bool tx) {
       key_len = sizeof(wiped.value.chacha.key);
       break;
     default:
-      return absl::FailedPreconditionError(
-          absl::StrCat("kTLS cipher type ", wiped.value.info.cipher_type, " is not one tlsd installs"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "kTLS cipher type ", wiped.value.info.cipher_type, " is not one tlsd installs"));
   }
   KeyHash hash{};
   unsigned int hash_len = 0;

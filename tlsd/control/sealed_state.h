@@ -40,8 +40,8 @@ struct ConnState {
   SecretBytes tx_secret;  // TLS 1.3: current traffic secret of what we send
   KeyHash rx_key_hash{};  // SHA-256 of the kernel's current RX key
   KeyHash tx_key_hash{};
-  uint32_t window_records = 0;  // control records in the current rate window
-  uint64_t window_start_ms = 0; // start of that window (CLOCK_REALTIME ms)
+  uint32_t window_records = 0;   // control records in the current rate window
+  uint64_t window_start_ms = 0;  // start of that window (CLOCK_REALTIME ms)
 };
 
 // Sealer owns the sealing key (32 random bytes; never leaves tlsd).
@@ -54,8 +54,7 @@ class Sealer {
   static absl::StatusOr<std::unique_ptr<Sealer>> FromFile(absl::string_view path);
 
   // Seal encrypts `state`, binding it to the connection's addresses.
-  std::string Seal(const ConnState& state, const WireAddress& local,
-                   const WireAddress& peer) const;
+  std::string Seal(const ConnState& state, const WireAddress& local, const WireAddress& peer) const;
   // Open decrypts a blob; kInvalidArgument if it is malformed, was not made
   // by this key, or was made for other addresses.
   absl::StatusOr<ConnState> Open(absl::string_view blob, const WireAddress& local,

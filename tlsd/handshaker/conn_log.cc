@@ -32,7 +32,8 @@ const char* TlsVersionName(uint16_t version) {
 void LogConnOutcome(const ConnOutcome& o) {
   const ConnectionInfo& i = *o.info;
   const std::string path =
-      i.tls_version == 0 ? "-" : absl::StrCat(DataPathName(i.tx_path), "/", DataPathName(i.rx_path));
+      i.tls_version == 0 ? "-"
+                         : absl::StrCat(DataPathName(i.tx_path), "/", DataPathName(i.rx_path));
   const std::string line = absl::StrFormat(
       "conn=%d service=%s peer=%s sni=%s alpn=%s version=%s cipher=%s path=%s backend=%s "
       "outcome=%s%s%s duration_ms=%.3f",
@@ -46,10 +47,9 @@ void LogConnOutcome(const ConnOutcome& o) {
   if (UnderJournal()) {
     sd_journal_send("MESSAGE=%s", line.c_str(), "PRIORITY=%d", static_cast<int>(level),
                     "TLSD_CONN_ID=%llu", static_cast<unsigned long long>(i.connection_id),
-                    "TLSD_SERVICE=%s", i.service.c_str(), "TLSD_PEER=%s",
-                    i.peer.ToString().c_str(), "TLSD_SNI=%s", i.sni.c_str(),
-                    "TLSD_OUTCOME=%s", o.outcome.c_str(), "TLSD_PATH=%s", path.c_str(),
-                    nullptr);
+                    "TLSD_SERVICE=%s", i.service.c_str(), "TLSD_PEER=%s", i.peer.ToString().c_str(),
+                    "TLSD_SNI=%s", i.sni.c_str(), "TLSD_OUTCOME=%s", o.outcome.c_str(),
+                    "TLSD_PATH=%s", path.c_str(), nullptr);
     return;
   }
   WriteLogLine(level, line);

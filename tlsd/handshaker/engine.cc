@@ -431,11 +431,11 @@ void Engine::Finish(Conn& c, absl::string_view outcome, absl::string_view detail
   }
   if (c.holds_queue_slot) c.backend->ReleaseQueueSlot();
   if (c.state != Conn::State::kRelay) {
-    LogConnOutcome({&c.info, std::string(outcome), std::string(detail),
-                    absl::Now() - c.accepted, failure});
+    LogConnOutcome(
+        {&c.info, std::string(outcome), std::string(detail), absl::Now() - c.accepted, failure});
   } else if (failure) {
-    LogConnOutcome({&c.info, std::string(outcome), std::string(detail),
-                    absl::Now() - c.accepted, true});
+    LogConnOutcome(
+        {&c.info, std::string(outcome), std::string(detail), absl::Now() - c.accepted, true});
   }
   Destroy(c.id);
 }
@@ -511,9 +511,7 @@ void Engine::PumpRelay(Conn& c) {
   SSL* ssl = c.ssl.get();
   uint32_t tcp_want = 0, app_want = 0;
   bool progress = true;
-  auto fail = [&](absl::string_view why) {
-    Finish(c, "relay-error", why, true);
-  };
+  auto fail = [&](absl::string_view why) { Finish(c, "relay-error", why, true); };
   while (progress) {
     progress = false;
     // TLS -> worker.
@@ -547,7 +545,8 @@ void Engine::PumpRelay(Conn& c) {
       }
     }
     if (c.to_app_off < c.to_app.size()) {
-      ssize_t n = write(c.app.get(), c.to_app.data() + c.to_app_off, c.to_app.size() - c.to_app_off);
+      ssize_t n =
+          write(c.app.get(), c.to_app.data() + c.to_app_off, c.to_app.size() - c.to_app_off);
       if (n > 0) {
         c.to_app_off += n;
         progress = true;

@@ -88,8 +88,8 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
     } else {
       for (const std::string& n : cert.server_names) names.insert(absl::AsciiStrToLower(n));
     }
-    auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const auto& g) { return g.first == names; });
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == names; });
     if (it == groups.end()) {
       groups.push_back({names, {&cert}});
     } else {
@@ -140,21 +140,22 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
   SSL_CTX_set_options(ctx.get(), SSL_OP_ENABLE_KTLS | SSL_OP_NO_RENEGOTIATION |
                                      SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // The relay writes from its own buffers, which may move between retries.
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE |
-                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(ctx.get(), config_.tls12_ciphers.c_str()) != 1) {
     return OsslError(absl::StatusCode::kInvalidArgument,
                      absl::StrCat(where, ": tls12_ciphers '", config_.tls12_ciphers, "'"));
   }
   if (SSL_CTX_set_ciphersuites(ctx.get(), config_.tls13_ciphersuites.c_str()) != 1) {
-    return OsslError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat(where, ": tls13_ciphersuites '", config_.tls13_ciphersuites, "'"));
+    return OsslError(
+        absl::StatusCode::kInvalidArgument,
+        absl::StrCat(where, ": tls13_ciphersuites '", config_.tls13_ciphersuites, "'"));
   }
   const std::string sid_ctx = absl::StrCat("tlsd/", config_.name);
   SSL_CTX_set_session_id_context(ctx.get(), reinterpret_cast<const unsigned char*>(sid_ctx.data()),
                                  std::min<size_t>(sid_ctx.size(), SSL_MAX_SID_CTX_LENGTH));
-  SSL_CTX_set_session_cache_mode(ctx.get(),
-                                 config_.session_cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_session_cache_mode(
+      ctx.get(), config_.session_cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
   if (tickets_) {
     tickets_->Attach(ctx.get());
   } else {

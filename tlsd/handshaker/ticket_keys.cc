@@ -51,7 +51,8 @@ std::shared_ptr<TicketKeyRing> TicketKeyRing::Random(absl::Duration rotate) {
 absl::StatusOr<std::shared_ptr<TicketKeyRing>> TicketKeyRing::FromFile(absl::string_view path) {
   std::ifstream in{std::string(path), std::ios::binary};
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open ticket key file"));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   SecretBytes raw(absl::MakeConstSpan(bytes));
   SecureZero(bytes.data(), bytes.size());
   if (raw.empty() || raw.size() % kKeyFileEntryLen != 0) {
@@ -60,7 +61,8 @@ absl::StatusOr<std::shared_ptr<TicketKeyRing>> TicketKeyRing::FromFile(absl::str
   }
   std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing(absl::ZeroDuration()));
   for (size_t off = 0; off < raw.size(); off += kKeyFileEntryLen) {
-    Key key{{}, SecretBytes(raw.span().subspan(off + 16, 32)),
+    Key key{{},
+            SecretBytes(raw.span().subspan(off + 16, 32)),
             SecretBytes(raw.span().subspan(off + 48, 32))};
     memcpy(key.name.data(), raw.data() + off, 16);
     ring->keys_.push_back(std::move(key));
@@ -77,8 +79,7 @@ int TicketKeyRing::Callback(SSL* ssl, unsigned char key_name[16], unsigned char 
                             EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
   // Tickets are handled by the session context (the one SSL_new used), even
   // after the SNI callback switched the certificate context.
-  auto* ring = static_cast<TicketKeyRing*>(
-      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), RingIndex()));
+  auto* ring = static_cast<TicketKeyRing*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), RingIndex()));
   if (ring == nullptr) return -1;
   return enc ? ring->Encrypt(key_name, iv, cipher, mac) : ring->Decrypt(key_name, iv, cipher, mac);
 }
@@ -90,8 +91,8 @@ void TicketKeyRing::RotateIfDue() {
   created_ = absl::Now();
 }
 
-int TicketKeyRing::Encrypt(unsigned char key_name[16], unsigned char iv[16],
-                           EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac) {
+int TicketKeyRing::Encrypt(unsigned char key_name[16], unsigned char iv[16], EVP_CIPHER_CTX* cipher,
+                           EVP_MAC_CTX* mac) {
   std::lock_guard<std::mutex> lock(mu_);
   RotateIfDue();
   const Key& key = keys_.front();

@@ -46,8 +46,8 @@ class TicketKeyRing {
                       EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc);
   int Encrypt(unsigned char key_name[16], unsigned char iv[16], EVP_CIPHER_CTX* cipher,
               EVP_MAC_CTX* mac);
-  int Decrypt(const unsigned char key_name[16], const unsigned char iv[16],
-              EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac);
+  int Decrypt(const unsigned char key_name[16], const unsigned char iv[16], EVP_CIPHER_CTX* cipher,
+              EVP_MAC_CTX* mac);
   void RotateIfDue();  // requires mu_
 
   std::mutex mu_;

@@ -27,10 +27,9 @@ absl::StatusOr<std::shared_ptr<WorkerLink>> Backend::ConnectPush() {
   if (!Allowed(*cred)) {
     // Whoever bound the path is not the backend we were told to trust: it
     // gets no connections.
-    return absl::PermissionDeniedError(
-        absl::StrCat("backend '", config_.name, "': socket ", config_.socket_path,
-                     " is served by uid ", cred->uid, " gid ", cred->gid,
-                     ", not an allowed uid/gid"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "backend '", config_.name, "': socket ", config_.socket_path, " is served by uid ",
+        cred->uid, " gid ", cred->gid, ", not an allowed uid/gid"));
   }
   auto link = std::make_shared<WorkerLink>();
   link->sock = std::move(*sock);
@@ -48,8 +47,8 @@ absl::Status Backend::Handoff(const ConnectionInfo& info, int fd) {
     start = next_++;
   }
   bool reconnected = false;
-  absl::Status last = absl::UnavailableError(
-      absl::StrCat("backend '", config_.name, "': no worker connected"));
+  absl::Status last =
+      absl::UnavailableError(absl::StrCat("backend '", config_.name, "': no worker connected"));
   for (size_t attempt = 0;; ++attempt) {
     if (attempt >= snapshot.size()) {
       // Push backends get one fresh link per handoff attempt at most, so a
@@ -67,10 +66,9 @@ absl::Status Backend::Handoff(const ConnectionInfo& info, int fd) {
       }
       snapshot.push_back(*link);
     }
-    const std::shared_ptr<WorkerLink>& link =
-        snapshot[(start + attempt) % snapshot.size()];
-    absl::Status sent = SendFrame(link->sock.get(), MsgType::kConnection, 0, payload, fd,
-                                  MSG_DONTWAIT);
+    const std::shared_ptr<WorkerLink>& link = snapshot[(start + attempt) % snapshot.size()];
+    absl::Status sent =
+        SendFrame(link->sock.get(), MsgType::kConnection, 0, payload, fd, MSG_DONTWAIT);
     if (sent.ok()) return absl::OkStatus();
     if (IsErrno(sent, EAGAIN)) {
       last = absl::UnavailableError(
@@ -93,9 +91,9 @@ void Backend::RemoveSubscriber(const WorkerLink* link) { Drop(link); }
 
 void Backend::Drop(const WorkerLink* link) {
   std::lock_guard<std::mutex> lock(mu_);
-  links_.erase(std::remove_if(links_.begin(), links_.end(),
-                              [&](const auto& l) { return l.get() == link; }),
-               links_.end());
+  links_.erase(
+      std::remove_if(links_.begin(), links_.end(), [&](const auto& l) { return l.get() == link; }),
+      links_.end());
 }
 
 size_t Backend::NumWorkers() {

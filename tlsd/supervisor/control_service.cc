@@ -75,9 +75,9 @@ void ControlService::OnPeer(uint64_t id) {
     return Close(id);
   }
   if (peer.subscribed != nullptr) {
-    return Refuse(id, EPROTO,
-                  absl::StrCat("unexpected ", MsgTypeName(frame->header.type),
-                               " from a subscribed worker"));
+    return Refuse(
+        id, EPROTO,
+        absl::StrCat("unexpected ", MsgTypeName(frame->header.type), " from a subscribed worker"));
   }
   if (frame->header.type == MsgType::kControlRecord) return OnControlRecord(id, *frame);
   if (frame->header.type != MsgType::kHello || frame->fd.valid()) {
@@ -98,8 +98,8 @@ void ControlService::OnControlRecord(uint64_t id, Frame& frame) {
                       << peer.link->cred.uid << " refused: " << verdict.status().message();
     ErrorMsg err{static_cast<uint32_t>(absl::IsPermissionDenied(verdict.status()) ? EPERM : EINVAL),
                  std::string(verdict.status().message())};
-    (void)SendFrame(peer.link->sock.get(), MsgType::kError, frame.header.request_id,
-                    err.Encode(), -1, MSG_DONTWAIT);
+    (void)SendFrame(peer.link->sock.get(), MsgType::kError, frame.header.request_id, err.Encode(),
+                    -1, MSG_DONTWAIT);
     return;  // the fd (frame.fd) is closed; the peer may send more
   }
   if (!SendFrame(peer.link->sock.get(), MsgType::kControlVerdict, frame.header.request_id,
@@ -119,17 +119,17 @@ void ControlService::OnHello(uint64_t id, Frame& frame_ref) {
     return Refuse(id, ECONNREFUSED, absl::StrCat("no backend named '", hello->backend, "'"));
   }
   if (backend->config().mode != BackendMode::kPull) {
-    return Refuse(id, EINVAL,
-                  absl::StrCat("backend '", hello->backend,
-                               "' is a push backend: tlsd connects to it"));
+    return Refuse(
+        id, EINVAL,
+        absl::StrCat("backend '", hello->backend, "' is a push backend: tlsd connects to it"));
   }
   const struct ucred& cred = peer.link->cred;
   if (!backend->Allowed(cred)) {
     TLSD_LOG(Warning) << "refused subscriber pid " << cred.pid << " uid " << cred.uid << " gid "
                       << cred.gid << " for backend '" << hello->backend << "'";
     return Refuse(id, EACCES,
-                  absl::StrCat("uid ", cred.uid, " gid ", cred.gid,
-                               " may not serve backend '", hello->backend, "'"));
+                  absl::StrCat("uid ", cred.uid, " gid ", cred.gid, " may not serve backend '",
+                               hello->backend, "'"));
   }
   absl::Status ok = SendFrame(peer.link->sock.get(), MsgType::kHelloOk, frame->header.request_id,
                               {}, -1, MSG_DONTWAIT);

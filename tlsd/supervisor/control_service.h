@@ -27,9 +27,10 @@ namespace tlsd {
 class ControlService {
  public:
   // Create serves `listener` (a listening SOCK_SEQPACKET socket).
-  static absl::StatusOr<std::unique_ptr<ControlService>> Create(
-      UniqueFd listener, Backends& backends, const Sealer& sealer,
-      const ControlRecordPolicy& policy);
+  static absl::StatusOr<std::unique_ptr<ControlService>> Create(UniqueFd listener,
+                                                                Backends& backends,
+                                                                const Sealer& sealer,
+                                                                const ControlRecordPolicy& policy);
   // fd is readable when OnReady has work; add it to an event loop.
   int fd() const { return epoll_.get(); }
   // OnReady accepts new peers and handles their frames, without blocking.

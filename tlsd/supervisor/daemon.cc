@@ -88,7 +88,8 @@ int RunDaemon(Config config, unsigned threads_override) {
         TLSD_LOG(Error) << "service '" << c.name << "': " << fd.status().message();
         return kExitOsErr;
       }
-      rt->listeners.push_back({std::move(*fd), svc.get(), absl::StrCat("systemd:", c.systemd_socket)});
+      rt->listeners.push_back(
+          {std::move(*fd), svc.get(), absl::StrCat("systemd:", c.systemd_socket)});
     }
     for (const ListenAddress& addr : c.listen) {
       absl::StatusOr<UniqueFd> fd = ListenTcp(addr);
@@ -150,9 +151,9 @@ int RunDaemon(Config config, unsigned threads_override) {
   for (const Listener& l : rt->listeners) {
     absl::StrAppend(&listening, listening.empty() ? "" : " ", l.description);
   }
-  TLSD_LOG(Notice) << "tlsd ready: " << rt->services.size() << " service(s), "
-                   << rt->num_threads << " handshake thread(s), listening on " << listening
-                   << ", control socket " << global.control_socket;
+  TLSD_LOG(Notice) << "tlsd ready: " << rt->services.size() << " service(s), " << rt->num_threads
+                   << " handshake thread(s), listening on " << listening << ", control socket "
+                   << global.control_socket;
   sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s", rt->services.size(),
              listening.c_str());
 

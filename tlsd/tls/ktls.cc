@@ -46,9 +46,7 @@ absl::Status Reword(const absl::Status& errno_status, absl::StatusCode code,
                     absl::string_view message) {
   absl::Status out(code, message);
   errno_status.ForEachPayload(
-      [&out](absl::string_view url, const absl::Cord& payload) {
-        out.SetPayload(url, payload);
-      });
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -58,23 +56,22 @@ absl::Status Reword(const absl::Status& errno_status, absl::StatusCode code,
 constexpr absl::string_view kClientTrafficSecret0 = "CLIENT_TRAFFIC_SECRET_0";
 constexpr absl::string_view kServerTrafficSecret0 = "SERVER_TRAFFIC_SECRET_0";
 
-void FreeSecrets(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/,
-                 int /*idx*/, long /*argl*/, void* /*argp*/) {
+void FreeSecrets(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                 void* /*argp*/) {
   delete static_cast<Tls13TrafficSecrets*>(ptr);  // SecretBytes clears
 }
 
 // SSL_dup would otherwise copy the pointer and free it twice; a duplicate
 // starts without secrets (it has not done a handshake of its own yet).
-int DupSecrets(CRYPTO_EX_DATA* /*to*/, const CRYPTO_EX_DATA* /*from*/,
-               void** from_d, int /*idx*/, long /*argl*/, void* /*argp*/) {
+int DupSecrets(CRYPTO_EX_DATA* /*to*/, const CRYPTO_EX_DATA* /*from*/, void** from_d, int /*idx*/,
+               long /*argl*/, void* /*argp*/) {
   *from_d = nullptr;
   return 1;
 }
 
 // SecretsIndex registers the ex_data slot once per process; -1 on failure.
 int SecretsIndex() {
-  static const int index =
-      SSL_get_ex_new_index(0, nullptr, nullptr, &DupSecrets, &FreeSecrets);
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, &DupSecrets, &FreeSecrets);
   return index;
 }
 
@@ -213,13 +210,10 @@ const SecretBytes* PeerSecret(const SSL* ssl, bool is_server) {
 }
 
 // Installs TLS 1.3 RX at sequence 0 from the peer's traffic secret.
-absl::Status InstallTls13Rx(int fd, KtlsCipher cipher,
-                            const SecretBytes& peer_secret) {
-  TLSD_ASSIGN_OR_RETURN(TrafficKeys keys,
-                        DeriveTrafficKeys(cipher, peer_secret.span()));
-  TLSD_ASSIGN_OR_RETURN(
-      CryptoInfo info, BuildCryptoInfo(TlsVersion::kTls13, cipher,
-                                       keys.key.span(), keys.iv.span(), 0));
+absl::Status InstallTls13Rx(int fd, KtlsCipher cipher, const SecretBytes& peer_secret) {
+  TLSD_ASSIGN_OR_RETURN(TrafficKeys keys, DeriveTrafficKeys(cipher, peer_secret.span()));
+  TLSD_ASSIGN_OR_RETURN(CryptoInfo info, BuildCryptoInfo(TlsVersion::kTls13, cipher,
+                                                         keys.key.span(), keys.iv.span(), 0));
   return InstallKtlsDirection(fd, Direction::kRx, info);
 }
 
@@ -241,8 +235,7 @@ absl::StatusOr<KtlsCipher> KtlsCipherFromSsl(const SSL* ssl) {
     case NID_chacha20_poly1305:
       return KtlsCipher::kChaCha20Poly1305;
     default:
-      return absl::NotFoundError(
-          absl::StrCat("cipher ", SSL_CIPHER_get_name(c), ": no kTLS AEAD"));
+      return absl::NotFoundError(absl::StrCat("cipher ", SSL_CIPHER_get_name(c), ": no kTLS AEAD"));
   }
 }
 
@@ -253,13 +246,11 @@ absl::StatusOr<TlsVersion> TlsVersionFromSsl(const SSL* ssl) {
     case TLS1_3_VERSION:
       return TlsVersion::kTls13;
     default:
-      return absl::NotFoundError(
-          absl::StrCat("protocol ", SSL_get_version(ssl), ": no kTLS"));
+      return absl::NotFoundError(absl::StrCat("protocol ", SSL_get_version(ssl), ": no kTLS"));
   }
 }
 
-CryptoInfo::CryptoInfo(TlsVersion version, KtlsCipher cipher)
-    : version_(version), cipher_(cipher) {
+CryptoInfo::CryptoInfo(TlsVersion version, KtlsCipher cipher) : version_(version), cipher_(cipher) {
   std::memset(&storage_.value, 0, sizeof(storage_.value));
 }
 
@@ -272,8 +263,7 @@ CryptoInfo::CryptoInfo(CryptoInfo&& other) noexcept
 
 CryptoInfo& CryptoInfo::operator=(CryptoInfo&& other) noexcept {
   if (this != &other) {
-    std::memcpy(&storage_.value, &other.storage_.value,
-                sizeof(storage_.value));
+    std::memcpy(&storage_.value, &other.storage_.value, sizeof(storage_.value));
     SecureZero(&other.storage_.value, sizeof(other.storage_.value));
     size_ = std::exchange(other.size_, 0);
     version_ = other.version_;
@@ -334,22 +324,20 @@ absl::Span<const uint8_t> CryptoInfo::rec_seq() const {
   return {};
 }
 
-absl::StatusOr<CryptoInfo> BuildCryptoInfo(TlsVersion version,
-                                           KtlsCipher cipher,
+absl::StatusOr<CryptoInfo> BuildCryptoInfo(TlsVersion version, KtlsCipher cipher,
                                            absl::Span<const uint8_t> key,
-                                           absl::Span<const uint8_t> iv,
-                                           uint64_t rec_seq) {
+                                           absl::Span<const uint8_t> iv, uint64_t rec_seq) {
   if (version != TlsVersion::kTls12 && version != TlsVersion::kTls13) {
     return absl::InvalidArgumentError("crypto_info: unsupported TLS version");
   }
   if (key.size() != KtlsCipherKeyLen(cipher)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("crypto_info: ", KtlsCipherName(cipher), " key is ",
-                     key.size(), " bytes, want ", KtlsCipherKeyLen(cipher)));
+    return absl::InvalidArgumentError(absl::StrCat("crypto_info: ", KtlsCipherName(cipher),
+                                                   " key is ", key.size(), " bytes, want ",
+                                                   KtlsCipherKeyLen(cipher)));
   }
   if (iv.size() != kTlsAeadIvLen) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "crypto_info: iv is ", iv.size(), " bytes, want ", kTlsAeadIvLen));
+    return absl::InvalidArgumentError(
+        absl::StrCat("crypto_info: iv is ", iv.size(), " bytes, want ", kTlsAeadIvLen));
   }
   uint8_t seq_be[8];
   for (int i = 7; i >= 0; --i) {
@@ -437,28 +425,25 @@ absl::Status AttachTlsUlp(int fd) {
   }
 }
 
-absl::Status InstallKtlsDirection(int fd, Direction dir,
-                                  const CryptoInfo& info) {
+absl::Status InstallKtlsDirection(int fd, Direction dir, const CryptoInfo& info) {
   TLSD_RETURN_IF_ERROR(AttachTlsUlp(fd));
   const int optname = dir == Direction::kTx ? TLS_TX : TLS_RX;
-  if (::setsockopt(fd, SOL_TLS, optname, info.data(),
-                   static_cast<socklen_t>(info.size())) == 0) {
+  if (::setsockopt(fd, SOL_TLS, optname, info.data(), static_cast<socklen_t>(info.size())) == 0) {
     return absl::OkStatus();
   }
   const int e = errno;
   const std::string what =
       absl::StrCat("setsockopt TLS_", dir == Direction::kTx ? "TX" : "RX", " ",
-                   TlsVersionName(info.version()), " ",
-                   KtlsCipherName(info.cipher()));
+                   TlsVersionName(info.version()), " ", KtlsCipherName(info.cipher()));
   absl::Status status = ErrnoToStatus(e, what);
   switch (e) {
     case ENOENT:
       return Reword(status, absl::StatusCode::kUnimplemented,
-                    absl::StrCat(what, ": kernel lacks the AEAD (crypto module "
-                                       "not loaded?)"));
+                    absl::StrCat(what,
+                                 ": kernel lacks the AEAD (crypto module "
+                                 "not loaded?)"));
     case ENOPROTOOPT:
-      return Reword(status, absl::StatusCode::kUnimplemented,
-                    absl::StrCat(what, ": ", kNoTlsUlp));
+      return Reword(status, absl::StatusCode::kUnimplemented, absl::StrCat(what, ": ", kNoTlsUlp));
     case EOPNOTSUPP:
     case kKernelEnotsupp:
       return Reword(status, absl::StatusCode::kUnimplemented,
@@ -469,8 +454,9 @@ absl::Status InstallKtlsDirection(int fd, Direction dir,
     case EBUSY:
     case EEXIST:
       return Reword(status, absl::StatusCode::kFailedPrecondition,
-                    absl::StrCat(what, ": already set (TLS 1.2 is never "
-                                       "rekeyed; TLS 1.3 needs kernel 6.14+)"));
+                    absl::StrCat(what,
+                                 ": already set (TLS 1.2 is never "
+                                 "rekeyed; TLS 1.3 needs kernel 6.14+)"));
     default:
       return status;
   }
@@ -486,8 +472,7 @@ absl::StatusOr<bool> ProbeKernelTlsUlp() {
     if (!s.valid()) {
       return ErrnoToStatus(errno, "probe TLS ULP: socket");
     }
-    if (::setsockopt(s.get(), SOL_TCP, TCP_ULP, kTlsUlp, sizeof(kTlsUlp)) ==
-        0) {
+    if (::setsockopt(s.get(), SOL_TCP, TCP_ULP, kTlsUlp, sizeof(kTlsUlp)) == 0) {
       ulp_registered = true;  // not expected, but it certainly exists
     } else if (errno == ENOENT) {
       return false;
@@ -507,19 +492,16 @@ absl::StatusOr<bool> ProbeKernelTlsUlp() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t addr_len = sizeof(addr);
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) !=
-          0 ||
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0 ||
       ::listen(listener.get(), 1) != 0 ||
-      ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr),
-                    &addr_len) != 0) {
+      ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) {
     return ulp_registered;
   }
   UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!client.valid()) {
     return ErrnoToStatus(errno, "probe TLS ULP: socket");
   }
-  if (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) !=
-      0) {
+  if (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
     return ulp_registered;
   }
   UniqueFd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -561,8 +543,7 @@ absl::Status InstallSecretCapture(SSL_CTX* ctx) {
   }
   SSL_CTX_keylog_cb_func current = SSL_CTX_get_keylog_callback(ctx);
   if (current != nullptr && current != &CaptureKeylogLine) {
-    return absl::FailedPreconditionError(
-        "secret capture: SSL_CTX already has a keylog callback");
+    return absl::FailedPreconditionError("secret capture: SSL_CTX already has a keylog callback");
   }
   SSL_CTX_set_keylog_callback(ctx, &CaptureKeylogLine);
   return absl::OkStatus();
@@ -609,16 +590,13 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
     return absl::InvalidArgumentError("CompleteKtls: no SSL or fd");
   }
   if (SSL_get_rfd(ssl) != fd || SSL_get_wfd(ssl) != fd) {
-    return absl::InvalidArgumentError(
-        "CompleteKtls: the SSL is not bound to this fd");
+    return absl::InvalidArgumentError("CompleteKtls: the SSL is not bound to this fd");
   }
   if (static_cast<bool>(SSL_is_server(ssl)) != is_server) {
-    return absl::InvalidArgumentError(
-        "CompleteKtls: is_server disagrees with the SSL");
+    return absl::InvalidArgumentError("CompleteKtls: is_server disagrees with the SSL");
   }
   if (!SSL_is_init_finished(ssl)) {
-    return absl::FailedPreconditionError(
-        "CompleteKtls: handshake not finished");
+    return absl::FailedPreconditionError("CompleteKtls: handshake not finished");
   }
 
   KtlsOutcome outcome;
@@ -652,9 +630,7 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
     } else if (!tx_in_kernel) {
       // Installing RX alone would leave OpenSSL reading plaintext it takes
       // for records: a relay needs both directions in user space then.
-      rx_why = tx_why == kNoTlsUlp
-                   ? tx_why
-                   : "not installed because tx is in user space";
+      rx_why = tx_why == kNoTlsUlp ? tx_why : "not installed because tx is in user space";
     } else {
       // OpenSSL would hold any record it had read past the handshake; then
       // the peer's sequence number is no longer 0 and installing would
@@ -667,8 +643,7 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
       const SecretBytes* peer_secret = PeerSecret(ssl, is_server);
       if (peer_secret == nullptr) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "CompleteKtls: no captured ",
-            is_server ? kClientTrafficSecret0 : kServerTrafficSecret0,
+            "CompleteKtls: no captured ", is_server ? kClientTrafficSecret0 : kServerTrafficSecret0,
             " (InstallSecretCapture was not called on this SSL_CTX)"));
       }
       absl::Status installed = InstallTls13Rx(fd, *cipher, *peer_secret);
@@ -684,8 +659,7 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
   // Options, each only for a direction the kernel runs.
   if (opts.rx_expect_no_pad && rx_in_kernel) {
     if (version.ok() && *version == TlsVersion::kTls13) {
-      absl::Status s =
-          SetSolTlsU32(fd, TLS_RX_EXPECT_NO_PAD, "TLS_RX_EXPECT_NO_PAD");
+      absl::Status s = SetSolTlsU32(fd, TLS_RX_EXPECT_NO_PAD, "TLS_RX_EXPECT_NO_PAD");
       if (!s.ok()) {
         notes.push_back(absl::StrCat("rx_expect_no_pad: ", s.message()));
       }
@@ -694,8 +668,7 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
     }
   }
   if (opts.tx_zerocopy_ro && tx_in_kernel) {
-    absl::Status s =
-        SetSolTlsU32(fd, TLS_TX_ZEROCOPY_RO, "TLS_TX_ZEROCOPY_RO");
+    absl::Status s = SetSolTlsU32(fd, TLS_TX_ZEROCOPY_RO, "TLS_TX_ZEROCOPY_RO");
     if (!s.ok()) {
       notes.push_back(absl::StrCat("tx_zerocopy_ro: ", s.message()));
     }
@@ -722,8 +695,7 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
     } else {
       // The ULP is attached (the kernel took a direction), so a reply
       // without it means the kernel would not tell us.
-      outcome.unverified_why =
-          "sock_diag: no ULP info in the reply (needs CAP_NET_ADMIN)";
+      outcome.unverified_why = "sock_diag: no ULP info in the reply (needs CAP_NET_ADMIN)";
     }
   } else if (tx_in_kernel || rx_in_kernel) {
     outcome.unverified_why = "sock_diag verification not asked for";

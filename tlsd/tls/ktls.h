@@ -73,9 +73,9 @@ class CryptoInfo {
   absl::Span<const uint8_t> rec_seq() const;
 
  private:
-  friend absl::StatusOr<CryptoInfo> BuildCryptoInfo(
-      TlsVersion version, KtlsCipher cipher, absl::Span<const uint8_t> key,
-      absl::Span<const uint8_t> iv, uint64_t rec_seq);
+  friend absl::StatusOr<CryptoInfo> BuildCryptoInfo(TlsVersion version, KtlsCipher cipher,
+                                                    absl::Span<const uint8_t> key,
+                                                    absl::Span<const uint8_t> iv, uint64_t rec_seq);
   CryptoInfo(TlsVersion version, KtlsCipher cipher);
 
   // The largest member first, so value-initialisation zeroes all of it.
@@ -103,11 +103,9 @@ class CryptoInfo {
 //    salt field: all 12 bytes go to iv.
 //  - `rec_seq` is the sequence number of the next record, stored big-endian.
 // kInvalidArgument on a wrong length.
-absl::StatusOr<CryptoInfo> BuildCryptoInfo(TlsVersion version,
-                                           KtlsCipher cipher,
+absl::StatusOr<CryptoInfo> BuildCryptoInfo(TlsVersion version, KtlsCipher cipher,
                                            absl::Span<const uint8_t> key,
-                                           absl::Span<const uint8_t> iv,
-                                           uint64_t rec_seq);
+                                           absl::Span<const uint8_t> iv, uint64_t rec_seq);
 
 // ---------------------------------------------------------------------------
 // Socket operations
@@ -140,8 +138,7 @@ absl::Status AttachTlsUlp(int fd);
 // rekey after a KeyUpdate (TX: send the KeyUpdate record first).
 //   others              as ErrnoToStatus
 // Every error keeps the errno in its payload (StatusToErrno).
-absl::Status InstallKtlsDirection(int fd, Direction dir,
-                                  const CryptoInfo& info);
+absl::Status InstallKtlsDirection(int fd, Direction dir, const CryptoInfo& info);
 
 // ProbeKernelTlsUlp checks, without caching, whether this kernel attaches the
 // "tls" ULP: first on an unconnected socket (ENOENT proves its absence
@@ -257,8 +254,7 @@ struct KtlsOutcome {
 //                       unprocessed bytes (read_ahead on, so sequence 0 would
 //                       be wrong); TLS 1.3 without a captured peer secret
 //                       (InstallSecretCapture was not called)
-absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
-                                         const KtlsOptions& opts);
+absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server, const KtlsOptions& opts);
 
 }  // namespace tlsd
 

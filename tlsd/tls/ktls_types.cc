@@ -27,13 +27,9 @@ absl::string_view TlsVersionName(TlsVersion version) {
   return "unknown";
 }
 
-absl::string_view DirectionName(Direction dir) {
-  return dir == Direction::kTx ? "tx" : "rx";
-}
+absl::string_view DirectionName(Direction dir) { return dir == Direction::kTx ? "tx" : "rx"; }
 
-size_t KtlsCipherKeyLen(KtlsCipher cipher) {
-  return cipher == KtlsCipher::kAes128Gcm ? 16 : 32;
-}
+size_t KtlsCipherKeyLen(KtlsCipher cipher) { return cipher == KtlsCipher::kAes128Gcm ? 16 : 32; }
 
 uint16_t Tls13SuiteId(KtlsCipher cipher) {
   switch (cipher) {
@@ -51,9 +47,7 @@ absl::string_view Tls13DigestName(KtlsCipher cipher) {
   return cipher == KtlsCipher::kAes256Gcm ? "SHA384" : "SHA256";
 }
 
-size_t Tls13DigestLen(KtlsCipher cipher) {
-  return cipher == KtlsCipher::kAes256Gcm ? 48 : 32;
-}
+size_t Tls13DigestLen(KtlsCipher cipher) { return cipher == KtlsCipher::kAes256Gcm ? 48 : 32; }
 
 absl::StatusOr<KtlsCipher> KtlsCipherFromSuiteId(uint16_t iana_id) {
   switch (iana_id) {
@@ -73,8 +67,7 @@ absl::StatusOr<KtlsCipher> KtlsCipherFromSuiteId(uint16_t iana_id) {
     case 0xCCAA:  // TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256
       return KtlsCipher::kChaCha20Poly1305;
     default:
-      return absl::NotFoundError(
-          absl::StrFormat("cipher suite 0x%04X: no kTLS AEAD", iana_id));
+      return absl::NotFoundError(absl::StrFormat("cipher suite 0x%04X: no kTLS AEAD", iana_id));
   }
 }
 

@@ -21,8 +21,7 @@ absl::Status OsslError(absl::StatusCode code, absl::string_view what) {
   const char* data = nullptr;
   int flags = 0;
   for (;;) {
-    unsigned long e =
-        ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags);
+    unsigned long e = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags);
     if (e == 0) {
       break;
     }
@@ -32,8 +31,8 @@ absl::Status OsslError(absl::StatusCode code, absl::string_view what) {
     }
     const char* lib = ERR_lib_error_string(e);
     const char* reason = ERR_reason_error_string(e);
-    absl::StrAppend(&detail, num_errors > 1 ? "; " : "",
-                    lib != nullptr ? lib : "unknown library", ": ");
+    absl::StrAppend(&detail, num_errors > 1 ? "; " : "", lib != nullptr ? lib : "unknown library",
+                    ": ");
     if (reason != nullptr) {
       absl::StrAppend(&detail, reason);
     } else {
@@ -44,8 +43,7 @@ absl::Status OsslError(absl::StatusCode code, absl::string_view what) {
     }
   }
   if (num_errors > kMaxReportedErrors) {
-    absl::StrAppend(&detail, "; and ", num_errors - kMaxReportedErrors,
-                    " more");
+    absl::StrAppend(&detail, "; and ", num_errors - kMaxReportedErrors, " more");
   }
   if (num_errors == 0) {
     detail = "no OpenSSL error recorded";

@@ -23,9 +23,7 @@ namespace tlsd {
 namespace ossl_internal {
 // sk_*_pop_free are macros/inline functions, so they cannot be CDeleter
 // template arguments directly; these wrappers give them an address.
-inline void FreeX509Stack(STACK_OF(X509) * stack) {
-  sk_X509_pop_free(stack, X509_free);
-}
+inline void FreeX509Stack(STACK_OF(X509) * stack) { sk_X509_pop_free(stack, X509_free); }
 inline void FreeX509NameStack(STACK_OF(X509_NAME) * stack) {
   sk_X509_NAME_pop_free(stack, X509_NAME_free);
 }
@@ -46,8 +44,7 @@ using X509Ptr = std::unique_ptr<X509, CDeleter<&X509_free>>;
 using X509NamePtr = std::unique_ptr<X509_NAME, CDeleter<&X509_NAME_free>>;
 using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, CDeleter<&X509_EXTENSION_free>>;
 using X509StorePtr = std::unique_ptr<X509_STORE, CDeleter<&X509_STORE_free>>;
-using X509StackPtr =
-    std::unique_ptr<STACK_OF(X509), CDeleter<&ossl_internal::FreeX509Stack>>;
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), CDeleter<&ossl_internal::FreeX509Stack>>;
 using X509NameStackPtr =
     std::unique_ptr<STACK_OF(X509_NAME), CDeleter<&ossl_internal::FreeX509NameStack>>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, CDeleter<&GENERAL_NAMES_free>>;

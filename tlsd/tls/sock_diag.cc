@@ -57,8 +57,7 @@ uint16_t ReadU16(const uint8_t* p, size_t len) {
 }
 
 bool ParseTlsInfo(const uint8_t* data, size_t len, TcpUlpDiag* out) {
-  return ForEachAttr(data, len, [out](const nlattr& a, const uint8_t* p,
-                                      size_t plen) {
+  return ForEachAttr(data, len, [out](const nlattr& a, const uint8_t* p, size_t plen) {
     switch (AttrType(&a)) {
       case TLS_INFO_VERSION:
         out->version = ReadU16(p, plen);
@@ -86,9 +85,7 @@ bool ParseTlsInfo(const uint8_t* data, size_t len, TcpUlpDiag* out) {
 
 bool ParseUlpInfo(const uint8_t* data, size_t len, TcpUlpDiag* out) {
   bool ok = true;
-  bool parsed = ForEachAttr(data, len, [out, &ok](const nlattr& a,
-                                                  const uint8_t* p,
-                                                  size_t plen) {
+  bool parsed = ForEachAttr(data, len, [out, &ok](const nlattr& a, const uint8_t* p, size_t plen) {
     switch (AttrType(&a)) {
       case INET_ULP_INFO_NAME:
         // A NUL-terminated string; strnlen keeps a missing NUL in bounds.
@@ -112,14 +109,12 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
   sockaddr_storage peer{};
   socklen_t local_len = sizeof(local);
   socklen_t peer_len = sizeof(peer);
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) !=
-      0) {
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
     return ErrnoToStatus(errno, "sock_diag: getsockname");
   }
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
     if (errno == ENOTCONN) {
-      return absl::FailedPreconditionError(
-          "sock_diag: socket is not connected");
+      return absl::FailedPreconditionError("sock_diag: socket is not connected");
     }
     return ErrnoToStatus(errno, "sock_diag: getpeername");
   }
@@ -159,14 +154,11 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
     const auto* r = reinterpret_cast<const sockaddr_in6*>(&peer);
     request.req.id.idiag_sport = l->sin6_port;
     request.req.id.idiag_dport = r->sin6_port;
-    std::memcpy(request.req.id.idiag_src, &l->sin6_addr,
-                sizeof(l->sin6_addr));
-    std::memcpy(request.req.id.idiag_dst, &r->sin6_addr,
-                sizeof(r->sin6_addr));
+    std::memcpy(request.req.id.idiag_src, &l->sin6_addr, sizeof(l->sin6_addr));
+    std::memcpy(request.req.id.idiag_dst, &r->sin6_addr, sizeof(r->sin6_addr));
   }
 
-  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
-                       NETLINK_SOCK_DIAG));
+  UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (!nl.valid()) {
     return ErrnoToStatus(errno, "sock_diag: socket(AF_NETLINK)");
   }
@@ -175,8 +167,7 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
   ssize_t sent;
   do {
     sent = ::sendto(nl.get(), &request, sizeof(request), 0,
-                    reinterpret_cast<const sockaddr*>(&kernel),
-                    sizeof(kernel));
+                    reinterpret_cast<const sockaddr*>(&kernel), sizeof(kernel));
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) {
     return ErrnoToStatus(errno, "sock_diag: send");
@@ -192,8 +183,8 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
   }
 
   size_t len = static_cast<size_t>(n);
-  for (const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(reply);
-       NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+  for (const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(reply); NLMSG_OK(h, len);
+       h = NLMSG_NEXT(h, len)) {
     if (h->nlmsg_type == NLMSG_ERROR) {
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
         return absl::InternalError("sock_diag: short error reply");
@@ -209,10 +200,9 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
         absl::Status out(status.code(),
                          "sock_diag: lookup: no such socket, or the kernel "
                          "has no TCP sock_diag (tcp_diag module)");
-        status.ForEachPayload(
-            [&out](absl::string_view url, const absl::Cord& payload) {
-              out.SetPayload(url, payload);
-            });
+        status.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+          out.SetPayload(url, payload);
+        });
         return out;
       }
       return status;
@@ -228,14 +218,13 @@ absl::StatusOr<TcpUlpDiag> QueryTcpUlpDiag(int fd) {
     const auto* base = static_cast<const uint8_t*>(NLMSG_DATA(h));
     const size_t attrs_len = h->nlmsg_len - NLMSG_LENGTH(attrs_off);
     bool ok = true;
-    bool parsed = ForEachAttr(
-        base + attrs_off, attrs_len,
-        [&out, &ok](const nlattr& a, const uint8_t* p, size_t plen) {
-          if (AttrType(&a) == INET_DIAG_ULP_INFO) {
-            out.has_ulp_info = true;
-            ok = ok && ParseUlpInfo(p, plen, &out);
-          }
-        });
+    bool parsed = ForEachAttr(base + attrs_off, attrs_len,
+                              [&out, &ok](const nlattr& a, const uint8_t* p, size_t plen) {
+                                if (AttrType(&a) == INET_DIAG_ULP_INFO) {
+                                  out.has_ulp_info = true;
+                                  ok = ok && ParseUlpInfo(p, plen, &out);
+                                }
+                              });
     if (!parsed || !ok) {
       return absl::InternalError("sock_diag: malformed attributes");
     }

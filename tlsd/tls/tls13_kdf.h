@@ -26,8 +26,7 @@ namespace tlsd {
 absl::StatusOr<SecretBytes> HkdfExpandLabel(absl::string_view digest_name,
                                             absl::Span<const uint8_t> secret,
                                             absl::string_view label,
-                                            absl::Span<const uint8_t> context,
-                                            size_t out_len);
+                                            absl::Span<const uint8_t> context, size_t out_len);
 
 // TrafficKeys is the record protection key and the 12-byte per-record nonce
 // base ("write_iv") derived from one traffic secret.
@@ -40,14 +39,12 @@ struct TrafficKeys {
 // iv = Expand-Label(secret, "iv", "", 12) for the TLS 1.3 suite of `cipher`.
 // `secret` must be as long as that suite's hash (kInvalidArgument otherwise),
 // which catches a secret from the wrong suite before it reaches the kernel.
-absl::StatusOr<TrafficKeys> DeriveTrafficKeys(KtlsCipher cipher,
-                                              absl::Span<const uint8_t> secret);
+absl::StatusOr<TrafficKeys> DeriveTrafficKeys(KtlsCipher cipher, absl::Span<const uint8_t> secret);
 
 // NextTrafficSecret computes application_traffic_secret_N+1 =
 // Expand-Label(secret_N, "traffic upd", "", Hash.length), the step a
 // KeyUpdate takes (RFC 8446 7.2). Same length rule as DeriveTrafficKeys.
-absl::StatusOr<SecretBytes> NextTrafficSecret(KtlsCipher cipher,
-                                              absl::Span<const uint8_t> secret);
+absl::StatusOr<SecretBytes> NextTrafficSecret(KtlsCipher cipher, absl::Span<const uint8_t> secret);
 
 }  // namespace tlsd
 

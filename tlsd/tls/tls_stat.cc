@@ -29,8 +29,7 @@ absl::StatusOr<TlsStat> ReadTlsStat(absl::string_view path) {
   if (!fd.valid()) {
     int e = errno;
     if (e == ENOENT) {
-      return absl::NotFoundError(
-          absl::StrCat(path, ": not present (kernel has no kTLS loaded)"));
+      return absl::NotFoundError(absl::StrCat(path, ": not present (kernel has no kTLS loaded)"));
     }
     return ErrnoToStatus(e, absl::StrCat("open ", path));
   }
@@ -68,12 +67,11 @@ absl::StatusOr<TlsStat> ParseTlsStat(absl::string_view text) {
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     int64_t value = 0;
     if (fields.size() != 2 || !absl::SimpleAtoi(fields[1], &value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tls_stat line ", line_no, ": malformed"));
+      return absl::InvalidArgumentError(absl::StrCat("tls_stat line ", line_no, ": malformed"));
     }
     if (!stat.emplace(std::string(fields[0]), value).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tls_stat line ", line_no, ": duplicate counter ", fields[0]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tls_stat line ", line_no, ": duplicate counter ", fields[0]));
     }
   }
   return stat;

@@ -207,7 +207,7 @@ std::string BinaryPath(absl::string_view name) {
 const testing::TestCerts& SharedCerts() {
   static const testing::TestCerts* certs = [] {
     testing::TestCertsOptions opts;
-    opts.server_sans = {"localhost", "127.0.0.1", "::1",      "a.test",
+    opts.server_sans = {"localhost", "127.0.0.1", "::1",        "a.test",
                         "b.test",    "c.test",    "*.wild.test"};
     opts.with_rsa_server = false;  // ECDSA only: RSA keygen is slow under TCG
     absl::StatusOr<testing::TestCerts> made = testing::TestCerts::Generate(opts);
@@ -226,7 +226,8 @@ const testing::TestCerts& SharedCerts() {
 
 TempDir::TempDir() {
   const char* tmp = getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/tlsd-it-XXXXXX");
+  std::string templ =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/tlsd-it-XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp " << templ << ": " << ErrnoText(errno);
     return;
@@ -402,7 +403,8 @@ PeerResult RunPeer(const std::vector<std::string>& argv, const PeerOptions& opts
       idx_err = n;
       p[n++] = {err[0], POLLIN, 0};
     }
-    int rc = poll(p, n, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 200)));
+    int rc =
+        poll(p, n, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 200)));
     if (rc < 0 && errno != EINTR) break;
     char buf[65536];
     if (idx_in >= 0 && (p[idx_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -513,13 +515,12 @@ absl::StatusOr<std::unique_ptr<TestDaemon>> TestDaemon::Start(const DaemonSpec& 
       continue;  // lost a race for the port: try other ports
     }
     if (exited) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tlsd exited with status ", d->exit_status_, " during start-up; log:\n", last_log,
-          "\nconfig:\n", ReadFile(d->config_path_).value_or("")));
+      return absl::FailedPreconditionError(
+          absl::StrCat("tlsd exited with status ", d->exit_status_, " during start-up; log:\n",
+                       last_log, "\nconfig:\n", ReadFile(d->config_path_).value_or("")));
     }
-    return absl::DeadlineExceededError(absl::StrCat("tlsd not ready within ",
-                                                    absl::FormatDuration(spec.ready_timeout),
-                                                    "; log:\n", last_log));
+    return absl::DeadlineExceededError(absl::StrCat(
+        "tlsd not ready within ", absl::FormatDuration(spec.ready_timeout), "; log:\n", last_log));
   }
   return absl::UnavailableError(absl::StrCat("tlsd kept losing its port; last log:\n", last_log));
 }
@@ -608,9 +609,8 @@ absl::StatusOr<ConnLogLine> TestDaemon::WaitForConnLog(uint64_t conn_id,
       },
       timeout);
   if (!ok) {
-    return absl::NotFoundError(
-        absl::StrCat("no log line for conn=", conn_id, " within ",
-                     absl::FormatDuration(timeout), "; log:\n", Log()));
+    return absl::NotFoundError(absl::StrCat("no log line for conn=", conn_id, " within ",
+                                            absl::FormatDuration(timeout), "; log:\n", Log()));
   }
   return found;
 }
@@ -821,8 +821,7 @@ struct InProcessBackend::State {
       if (a == -EAGAIN || a == -EINTR) continue;
       if (a < 0) {
         if (a == -EMFILE || a == -ENFILE || a == -ENOBUFS || a == -ENOMEM) continue;
-        fprintf(stderr, "in-process backend: accept: %s (%s)\n", strerror(-a),
-                tlsfd_last_error());
+        fprintf(stderr, "in-process backend: accept: %s (%s)\n", strerror(-a), tlsfd_last_error());
         return;  // the subscription is over
       }
       std::lock_guard<std::mutex> lock(mu);
@@ -867,15 +866,15 @@ absl::StatusOr<std::unique_ptr<InProcessBackend>> InProcessBackend::Subscribe(
   return std::unique_ptr<InProcessBackend>(new InProcessBackend(std::move(state)));
 }
 
-absl::StatusOr<std::unique_ptr<InProcessBackend>> InProcessBackend::Listen(
-    const std::string& path, Handler handler) {
+absl::StatusOr<std::unique_ptr<InProcessBackend>> InProcessBackend::Listen(const std::string& path,
+                                                                           Handler handler) {
   auto state = std::make_shared<State>();
   state->handler = std::move(handler);
   int rc = tlsfd::Server::Listen(path.c_str(), 0600, &state->server);
   if (rc < 0) {
-    return absl::Status(absl::StatusCode::kUnavailable,
-                        absl::StrCat("tlsfd_server_listen(", path, "): ", strerror(-rc), ": ",
-                                     tlsfd_last_error()));
+    return absl::Status(
+        absl::StatusCode::kUnavailable,
+        absl::StrCat("tlsfd_server_listen(", path, "): ", strerror(-rc), ": ", tlsfd_last_error()));
   }
   return std::unique_ptr<InProcessBackend>(new InProcessBackend(std::move(state)));
 }
@@ -954,8 +953,7 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
       wire.push_back(static_cast<char>(p.size()));
       wire += p;
     }
-    SSL_CTX_set_alpn_protos(ctx_, reinterpret_cast<const unsigned char*>(wire.data()),
-                            wire.size());
+    SSL_CTX_set_alpn_protos(ctx_, reinterpret_cast<const unsigned char*>(wire.data()), wire.size());
   }
   ssl_ = SSL_new(ctx_);
   if (ssl_ == nullptr) return absl::InternalError("SSL_new");
@@ -988,8 +986,8 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
     ss_len = sizeof(*a);
   }
   if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), ss_len) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("connect ", opts.ipv6 ? "[::1]:" : "127.0.0.1:", port, ": ", ErrnoText(errno)));
+    return absl::UnavailableError(absl::StrCat(
+        "connect ", opts.ipv6 ? "[::1]:" : "127.0.0.1:", port, ": ", ErrnoText(errno)));
   }
   return absl::OkStatus();
 }
@@ -1081,7 +1079,8 @@ absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::ConnectAndSend(int port,
     off += n;
   }
   const std::string flight = DrainBio(wbio);
-  if (!SendAll(c->fd_, flight)) return absl::UnavailableError(absl::StrCat("send: ", ErrnoText(errno)));
+  if (!SendAll(c->fd_, flight))
+    return absl::UnavailableError(absl::StrCat("send: ", ErrnoText(errno)));
   if (BIO_pending(rbio) != 0) {
     return absl::InternalError("server bytes left unread in the handshake buffer");
   }
@@ -1107,7 +1106,8 @@ absl::Status TlsClient::Write(absl::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
     ERR_clear_error();
-    int n = SSL_write(ssl_, data.data() + off, static_cast<int>(std::min<size_t>(data.size() - off, 1 << 20)));
+    int n = SSL_write(ssl_, data.data() + off,
+                      static_cast<int>(std::min<size_t>(data.size() - off, 1 << 20)));
     if (n <= 0) return Failure("SSL_write", n);
     off += n;
   }
@@ -1119,10 +1119,12 @@ absl::StatusOr<std::string> TlsClient::ReadExactly(size_t len) {
   size_t off = 0;
   while (off < len) {
     ERR_clear_error();
-    int n = SSL_read(ssl_, out.data() + off, static_cast<int>(std::min<size_t>(len - off, 1 << 20)));
+    int n =
+        SSL_read(ssl_, out.data() + off, static_cast<int>(std::min<size_t>(len - off, 1 << 20)));
     if (n <= 0) {
       absl::Status f = Failure("SSL_read", n);
-      return absl::Status(f.code(), absl::StrCat(f.message(), " after ", off, " of ", len, " bytes"));
+      return absl::Status(f.code(),
+                          absl::StrCat(f.message(), " after ", off, " of ", len, " bytes"));
     }
     off += n;
   }
@@ -1132,9 +1134,9 @@ absl::StatusOr<std::string> TlsClient::ReadExactly(size_t len) {
 std::string ReadEnd::Describe() const {
   static const char* kNames[] = {"close_notify", "alert", "EOF without close_notify", "error",
                                  "timeout"};
-  return absl::StrCat(kNames[kind], alert >= 0 ? absl::StrCat(" (", SSL_alert_desc_string_long(alert), ")") : "",
-                      detail.empty() ? "" : absl::StrCat(": ", detail), " after ", data.size(),
-                      " bytes");
+  return absl::StrCat(
+      kNames[kind], alert >= 0 ? absl::StrCat(" (", SSL_alert_desc_string_long(alert), ")") : "",
+      detail.empty() ? "" : absl::StrCat(": ", detail), " after ", data.size(), " bytes");
 }
 
 ReadEnd TlsClient::ReadToEnd() {
@@ -1155,7 +1157,8 @@ ReadEnd TlsClient::ReadToEnd() {
     end.alert = alert_->load();
     if (err == SSL_ERROR_ZERO_RETURN) {
       end.kind = ReadEnd::kCloseNotify;
-    } else if (err == SSL_ERROR_SSL && ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    } else if (err == SSL_ERROR_SSL &&
+               ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
       end.kind = ReadEnd::kEof;
     } else if (err == SSL_ERROR_SSL && end.alert > 0) {
       end.kind = ReadEnd::kAlert;
@@ -1165,7 +1168,8 @@ ReadEnd TlsClient::ReadToEnd() {
       end.kind = ReadEnd::kEof;
     } else {
       end.kind = ReadEnd::kError;
-      if (end.detail.empty()) end.detail = absl::StrCat("ssl error ", err, ", errno ", ErrnoText(e));
+      if (end.detail.empty())
+        end.detail = absl::StrCat("ssl error ", err, ", errno ", ErrnoText(e));
     }
     return end;
   }
@@ -1218,10 +1222,10 @@ void ExpectKtlsCounters(const TlsStatSnapshot& before, int handed_off) {
 
 void ExpectDataPath(const ConnRecord& rec, const TestDaemon& daemon) {
   const std::string want = ExpectedPathName();
-  EXPECT_EQ(rec.tx_path_name, want) << "tx path of conn " << rec.connection_id
-                                    << " (reason: " << rec.path_reason << ")";
-  EXPECT_EQ(rec.rx_path_name, want) << "rx path of conn " << rec.connection_id
-                                    << " (reason: " << rec.path_reason << ")";
+  EXPECT_EQ(rec.tx_path_name, want)
+      << "tx path of conn " << rec.connection_id << " (reason: " << rec.path_reason << ")";
+  EXPECT_EQ(rec.rx_path_name, want)
+      << "rx path of conn " << rec.connection_id << " (reason: " << rec.path_reason << ")";
   const int want_enum = KernelKtls() ? TLSFD_PATH_KTLS_SW : TLSFD_PATH_RELAY;
   EXPECT_EQ(rec.tx_path, want_enum);
   EXPECT_EQ(rec.rx_path, want_enum);

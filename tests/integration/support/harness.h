@@ -40,25 +40,25 @@ bool KernelKtls();
 
 // TLSD_IT_REQUIRE_KTLS_OR_SKIP() ends a kTLS-only test on a kernel without
 // the TLS ULP: a skip with the reason on a host, a failure in the VM lane.
-#define TLSD_IT_REQUIRE_KTLS_OR_SKIP()                                          \
-  do {                                                                          \
-    if (!::tlsd::integration::KernelKtls()) {                                   \
-      if (::tlsd::integration::InVm()) {                                        \
-        FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP: the VM lane "    \
-                  "must run this test, not skip it";                            \
-      }                                                                         \
-      GTEST_SKIP() << "skipped: kernel has no TLS ULP";                         \
-    }                                                                           \
+#define TLSD_IT_REQUIRE_KTLS_OR_SKIP()                                       \
+  do {                                                                       \
+    if (!::tlsd::integration::KernelKtls()) {                                \
+      if (::tlsd::integration::InVm()) {                                     \
+        FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP: the VM lane " \
+                  "must run this test, not skip it";                         \
+      }                                                                      \
+      GTEST_SKIP() << "skipped: kernel has no TLS ULP";                      \
+    }                                                                        \
   } while (0)
 
 // TLSD_IT_CHECK_KERNEL() fails the test in the VM lane when the kernel has no
 // TLS ULP (tests that run everywhere assert the relay path on a host, the
 // kTLS path in the VM; a VM without kTLS would make them test the wrong one).
-#define TLSD_IT_CHECK_KERNEL()                                                  \
-  do {                                                                          \
-    if (::tlsd::integration::InVm() && !::tlsd::integration::KernelKtls()) {    \
-      FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP";                   \
-    }                                                                           \
+#define TLSD_IT_CHECK_KERNEL()                                               \
+  do {                                                                       \
+    if (::tlsd::integration::InVm() && !::tlsd::integration::KernelKtls()) { \
+      FAIL() << "TLSD_IN_VM=1 but the kernel has no TLS ULP";                \
+    }                                                                        \
   } while (0)
 
 // ExpectedPathName is what tlsd must report for each direction here:
@@ -155,12 +155,12 @@ inline constexpr char kGnutlsCli[] = "/usr/bin/gnutls-cli";
 
 // DaemonEnv is what a config template may refer to.
 struct DaemonEnv {
-  std::string dir;       // the daemon's temp dir (certs are written here)
+  std::string dir;  // the daemon's temp dir (certs are written here)
   std::vector<int> ports;
-  std::string control;   // control socket path, inside dir
-  std::string ca;        // ca.pem
-  std::string cert;      // server-ecdsa.pem
-  std::string key;       // server-ecdsa.key
+  std::string control;      // control socket path, inside dir
+  std::string ca;           // ca.pem
+  std::string cert;         // server-ecdsa.pem
+  std::string key;          // server-ecdsa.key
   std::string client_cert;  // client.pem
   std::string client_key;   // client.key
   int port(size_t i = 0) const { return ports.at(i); }
@@ -270,7 +270,7 @@ struct ConnRecord {
   std::string client_cert_sha256_raw;  // 32 bytes
   int resumed = -1;
   uint32_t handshake_us = 0;
-  std::string received;  // bytes the handler read
+  std::string received;       // bytes the handler read
   std::string handler_error;  // non-empty if the handler met an error
 };
 
@@ -323,8 +323,7 @@ class InProcessBackend {
 
   // WaitForConnections waits until `n` handlers have finished; returns the
   // records so far (fewer than n on timeout).
-  std::vector<ConnRecord> WaitForConnections(size_t n,
-                                             absl::Duration timeout = absl::Seconds(20));
+  std::vector<ConnRecord> WaitForConnections(size_t n, absl::Duration timeout = absl::Seconds(20));
   size_t NumAccepted() const;
   std::vector<ConnRecord> Records() const;
 
@@ -338,14 +337,14 @@ class InProcessBackend {
 // An OpenSSL client inside the test
 
 struct ClientOptions {
-  int version = 0;              // TLS1_2_VERSION, TLS1_3_VERSION, 0 = either
+  int version = 0;                // TLS1_2_VERSION, TLS1_3_VERSION, 0 = either
   std::string tls12_cipher = {};  // OpenSSL name, for TLS 1.2
   std::string tls13_suite = {};   // e.g. "TLS_AES_128_GCM_SHA256"
   std::string sni = "localhost";  // "" = send none
   std::vector<std::string> alpn = {};
   const testing::TestIdentity* identity = nullptr;  // client certificate
-  SSL_SESSION* session = nullptr;  // to resume (borrowed)
-  bool ipv6 = false;               // connect to [::1] instead of 127.0.0.1
+  SSL_SESSION* session = nullptr;                   // to resume (borrowed)
+  bool ipv6 = false;                                // connect to [::1] instead of 127.0.0.1
   absl::Duration io_timeout = absl::Seconds(15);
 };
 
@@ -353,9 +352,9 @@ struct ClientOptions {
 struct ReadEnd {
   enum Kind { kCloseNotify, kAlert, kEof, kError, kTimeout };
   Kind kind = kError;
-  int alert = -1;       // the alert's description for kAlert
-  std::string detail;   // OpenSSL's error text
-  std::string data;     // application data read before the end
+  int alert = -1;      // the alert's description for kAlert
+  std::string detail;  // OpenSSL's error text
+  std::string data;    // application data read before the end
   std::string Describe() const;
 };
 
