@@ -50,7 +50,8 @@ absl::Status CheckKtlsTcpSocket(int fd) {
   int type = 0, protocol = 0;
   socklen_t len = sizeof(type);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
-    return ErrnoToStatus(errno, "control record fd");
+    return absl::InvalidArgumentError(
+        absl::StrCat("control record fd: not a socket (", strerror(errno), ")"));
   }
   len = sizeof(protocol);
   if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0 || type != SOCK_STREAM ||
@@ -86,7 +87,10 @@ ControlVerdict OnAlert(int fd, const ConnState& state, absl::string_view payload
     return v;
   }
   if (description == kAlertUserCanceled && level == kAlertLevelWarning) {
-    return Verdict(ControlAction::kContinue, "peer sent user_canceled");
+    ControlVerdict v = Verdict(ControlAction::kContinue, "peer sent user_canceled");
+    v.has_alert = true;
+    v.alert = kAlertUserCanceled;
+    return v;
   }
   TLSD_LOG(Notice) << "conn=" << state.connection_id << " peer sent "
                    << (level == kAlertLevelFatal ? "fatal" : "warning") << " alert "
@@ -102,6 +106,7 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
   const bool tls13 = state.tls_version == 0x0304;
   absl::StatusOr<KtlsCipher> cipher = KtlsCipherFromSuiteId(state.cipher_suite);
   std::string done;
+  bool sent_no_renegotiation = false;
   // One record may carry several handshake messages.
   while (!payload.empty()) {
     if (payload.size() < 4) return Fail(fd, kAlertDecodeError, "truncated handshake message");
@@ -117,8 +122,14 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
     payload.remove_prefix(4 + len);
 
     if (tls13 && type == kKeyUpdate) {
-      if (len != 1 || static_cast<uint8_t>(body[0]) > 1 || !cipher.ok()) {
+      if (len != 1 || !cipher.ok()) {
         return Fail(fd, kAlertDecodeError, "malformed KeyUpdate");
+      }
+      if (static_cast<uint8_t>(body[0]) > 1) {  // RFC 8446 4.6.3
+        return Fail(fd, kAlertIllegalParameter, "KeyUpdate with an illegal request_update value");
+      }
+      if (!payload.empty()) {  // RFC 8446 5.1: a key change must end its record
+        return Fail(fd, kAlertUnexpectedMessage, "KeyUpdate not at the end of its record");
       }
       const bool update_requested = body[0] == 1;
       absl::Status rx = Rekey(fd, *cipher, Direction::kRx, state.rx_secret);
@@ -158,6 +169,7 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
                    (!state.is_server && type == kHelloRequest))) {
       // RFC 5246 7.2.2: decline with a warning; the peer may go on or close.
       SendAlert(fd, kAlertLevelWarning, kAlertNoRenegotiation);
+      sent_no_renegotiation = true;
       absl::StrAppend(&done, done.empty() ? "" : "; ", "renegotiation refused (no_renegotiation)");
       continue;
     }
@@ -170,7 +182,12 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
     return Fail(fd, kAlertUnexpectedMessage,
                 absl::StrCat("unexpected handshake message type ", type, " after the handshake"));
   }
-  return Verdict(ControlAction::kContinue, done);
+  ControlVerdict v = Verdict(ControlAction::kContinue, done);
+  if (sent_no_renegotiation) {
+    v.has_alert = true;
+    v.alert = kAlertNoRenegotiation;
+  }
+  return v;
 }
 
 }  // namespace
@@ -198,7 +215,10 @@ absl::StatusOr<ControlVerdict> AnswerControlRecord(const Sealer& sealer,
                                                    const ControlRecord& record, int fd) {
   TLSD_RETURN_IF_ERROR(CheckKtlsTcpSocket(fd));
   WireAddress local, peer;
-  TLSD_RETURN_IF_ERROR(SocketAddresses(fd, &local, &peer));
+  if (absl::Status s = SocketAddresses(fd, &local, &peer); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("control record fd: not a connected TCP socket (", s.message(), ")"));
+  }
   absl::StatusOr<ConnState> opened = sealer.Open(record.sealed_state, local, peer);
   if (!opened.ok()) return absl::PermissionDeniedError(opened.status().message());
   ConnState state = std::move(*opened);
