@@ -68,7 +68,7 @@ int CheckConfig(const std::string& path) {
   tlsd::Runtime rt;
   rt.config = std::move(*config);
   if (absl::Status s = tlsd::BuildServices(rt); !s.ok()) {
-    fprintf(stderr, "%s: %s\n", path.c_str(), std::string(s.message()).c_str());
+    fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return tlsd::kExitConfig;
   }
   printf("%s: ok (%zu service(s), %zu backend(s))\n", path.c_str(), rt.config.services.size(),

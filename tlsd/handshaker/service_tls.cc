@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <fcntl.h>
 
 #include <algorithm>
 #include <set>
@@ -11,7 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/errno_status.h"
 #include "common/base/status_macros.h"
+#include "common/base/unique_fd.h"
 #include "tlsd/tls/ktls.h"
 #include "tlsd/tls/ossl_error.h"
 
@@ -21,6 +24,16 @@ namespace {
 int ServiceIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
+}
+
+// CheckReadable fails with "path: <strerror>" when `path` cannot be opened
+// for reading. OpenSSL's own file errors name neither the path nor the
+// errno in words an operator can act on, so every file a service needs is
+// tried here first.
+absl::Status CheckReadable(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return ErrnoToStatus(errno, path);
+  return absl::OkStatus();
 }
 
 // NamesFromCertificate returns the DNS subjectAltNames of the leaf, or its
@@ -56,11 +69,47 @@ absl::StatusOr<std::vector<std::string>> NamesFromCertificate(absl::string_view 
   return names;
 }
 
+// UseCertificate adds one chain and its key to `ctx`. The key is checked
+// against the chain's leaf before OpenSSL takes it, so a mismatch is
+// reported as one rather than as OpenSSL's "key values mismatch".
+absl::Status UseCertificate(SSL_CTX* ctx, const CertificateConfig& cert) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.cert_path.c_str()) != 1) {
+    return OsslError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("certificate ", cert.cert_path));
+  }
+  BioPtr bio(BIO_new_file(cert.key_path.c_str(), "r"));
+  if (!bio) {
+    return OsslError(absl::StatusCode::kNotFound, absl::StrCat("private key ", cert.key_path));
+  }
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    return OsslError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("private key ", cert.key_path, ": no PEM private key"));
+  }
+  if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key.get()) != 1) {
+    ClearOsslErrors();
+    return absl::InvalidArgumentError(absl::StrCat("private key ", cert.key_path,
+                                                   " does not match certificate ",
+                                                   cert.cert_path));
+  }
+  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    return OsslError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("private key ", cert.key_path));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConfig& config) {
+absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConfig& config,
+                                                                absl::string_view config_source) {
   std::unique_ptr<ServiceTls> service(new ServiceTls(config));
-  const std::string where = absl::StrCat("service '", config.name, "'");
+  // Every error names the config line it comes from, as the parser's do:
+  // the certificate's table for file problems, the [[service]] otherwise.
+  auto at = [&](int line, const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat(config_source, ":", line, ": service '",
+                                               config.name, "': ", s.message()));
+  };
 
   for (const std::string& proto : config.alpn) {
     service->alpn_wire_.push_back(static_cast<uint8_t>(proto.size()));
@@ -70,20 +119,22 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
     if (config.ticket_key_file.empty()) {
       service->tickets_ = TicketKeyRing::Random(absl::Seconds(config.ticket_rotate_seconds));
     } else {
-      TLSD_ASSIGN_OR_RETURN(service->tickets_, TicketKeyRing::FromFile(config.ticket_key_file));
+      absl::StatusOr<std::shared_ptr<TicketKeyRing>> ring =
+          TicketKeyRing::FromFile(config.ticket_key_file);
+      if (!ring.ok()) return at(config.line, ring.status());
+      service->tickets_ = *std::move(ring);
     }
   }
 
   // Group certificates by the set of names they serve: one context each.
   std::vector<std::pair<std::set<std::string>, std::vector<const CertificateConfig*>>> groups;
   for (const CertificateConfig& cert : config.certificates) {
+    if (absl::Status s = CheckReadable(cert.cert_path); !s.ok()) return at(cert.line, s);
+    if (absl::Status s = CheckReadable(cert.key_path); !s.ok()) return at(cert.line, s);
     std::set<std::string> names;
     if (cert.server_names.empty()) {
       absl::StatusOr<std::vector<std::string>> derived = NamesFromCertificate(cert.cert_path);
-      if (!derived.ok()) {
-        return absl::Status(derived.status().code(),
-                            absl::StrCat(where, ": ", derived.status().message()));
-      }
+      if (!derived.ok()) return at(cert.line, derived.status());
       names.insert(derived->begin(), derived->end());
     } else {
       for (const std::string& n : cert.server_names) names.insert(absl::AsciiStrToLower(n));
@@ -98,21 +149,11 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
   }
 
   for (const auto& [names, certs] : groups) {
-    TLSD_ASSIGN_OR_RETURN(SslCtxPtr ctx, service->NewContext());
+    absl::StatusOr<SslCtxPtr> ctx_or = service->NewContext();
+    if (!ctx_or.ok()) return at(config.line, ctx_or.status());
+    SslCtxPtr ctx = *std::move(ctx_or);
     for (const CertificateConfig* cert : certs) {
-      if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert->cert_path.c_str()) != 1) {
-        return OsslError(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat(where, ": certificate ", cert->cert_path));
-      }
-      if (SSL_CTX_use_PrivateKey_file(ctx.get(), cert->key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
-        return OsslError(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat(where, ": private key ", cert->key_path));
-      }
-      if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-        return OsslError(absl::StatusCode::kInvalidArgument,
-                         absl::StrCat(where, ": key ", cert->key_path,
-                                      " does not match certificate ", cert->cert_path));
-      }
+      if (absl::Status s = UseCertificate(ctx.get(), *cert); !s.ok()) return at(cert->line, s);
     }
     for (const std::string& name : names) {
       if (absl::StartsWith(name, "*.")) {
@@ -124,7 +165,7 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
     service->contexts_.push_back(std::move(ctx));
   }
   if (service->contexts_.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": no certificate"));
+    return at(config.line, absl::InvalidArgumentError("no certificate"));
   }
   return service;
 }
@@ -132,7 +173,6 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
 absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return OsslError(absl::StatusCode::kInternal, "SSL_CTX_new");
-  const std::string where = absl::StrCat("service '", config_.name, "'");
   SSL_CTX_set_min_proto_version(ctx.get(), config_.min_version);
   SSL_CTX_set_max_proto_version(ctx.get(), config_.max_version);
   // ENABLE_KTLS: OpenSSL installs TX (1.2, 1.3) and RX (1.2) itself, keeping
@@ -144,12 +184,12 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
                                   SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(ctx.get(), config_.tls12_ciphers.c_str()) != 1) {
     return OsslError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat(where, ": tls12_ciphers '", config_.tls12_ciphers, "'"));
+                     absl::StrCat("tls12_ciphers '", config_.tls12_ciphers, "'"));
   }
   if (SSL_CTX_set_ciphersuites(ctx.get(), config_.tls13_ciphersuites.c_str()) != 1) {
     return OsslError(
         absl::StatusCode::kInvalidArgument,
-        absl::StrCat(where, ": tls13_ciphersuites '", config_.tls13_ciphersuites, "'"));
+        absl::StrCat("tls13_ciphersuites '", config_.tls13_ciphersuites, "'"));
   }
   const std::string sid_ctx = absl::StrCat("tlsd/", config_.name);
   SSL_CTX_set_session_id_context(ctx.get(), reinterpret_cast<const unsigned char*>(sid_ctx.data()),
@@ -163,9 +203,12 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
     SSL_CTX_set_num_tickets(ctx.get(), 0);
   }
   if (config_.client_auth != ClientAuthMode::kNone) {
+    if (absl::Status s = CheckReadable(config_.client_ca_path); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("client_ca ", s.message()));
+    }
     if (SSL_CTX_load_verify_locations(ctx.get(), config_.client_ca_path.c_str(), nullptr) != 1) {
       return OsslError(absl::StatusCode::kInvalidArgument,
-                       absl::StrCat(where, ": client_ca ", config_.client_ca_path));
+                       absl::StrCat("client_ca ", config_.client_ca_path));
     }
     STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(config_.client_ca_path.c_str());
     if (ca_names != nullptr) SSL_CTX_set_client_CA_list(ctx.get(), ca_names);  // takes ownership

@@ -25,8 +25,10 @@ namespace tlsd {
 class ServiceTls {
  public:
   // Create loads every certificate and key of `config` and checks that they
-  // match. Errors name the service and the file.
-  static absl::StatusOr<std::unique_ptr<ServiceTls>> Create(const ServiceConfig& config);
+  // match. Errors read "config_source:LINE: service 'NAME': problem", like the
+  // parser's, with LINE the certificate's or the service's table.
+  static absl::StatusOr<std::unique_ptr<ServiceTls>> Create(const ServiceConfig& config,
+                                                            absl::string_view config_source);
 
   ServiceTls(const ServiceTls&) = delete;
   ServiceTls& operator=(const ServiceTls&) = delete;

@@ -4,11 +4,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/errno_status.h"
 #include "common/base/logging.h"
 
 namespace tlsd {
@@ -50,14 +52,14 @@ std::shared_ptr<TicketKeyRing> TicketKeyRing::Random(absl::Duration rotate) {
 
 absl::StatusOr<std::shared_ptr<TicketKeyRing>> TicketKeyRing::FromFile(absl::string_view path) {
   std::ifstream in{std::string(path), std::ios::binary};
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open ticket key file"));
+  if (!in) return ErrnoToStatus(errno, absl::StrCat("ticket_key_file ", path));
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                              std::istreambuf_iterator<char>());
   SecretBytes raw(absl::MakeConstSpan(bytes));
   SecureZero(bytes.data(), bytes.size());
   if (raw.empty() || raw.size() % kKeyFileEntryLen != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": ticket key file must hold one or more 80-byte keys, has ", raw.size(), " bytes"));
+        "ticket_key_file ", path, ": must hold one or more 80-byte keys, has ", raw.size(), " bytes"));
   }
   std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing(absl::ZeroDuration()));
   for (size_t off = 0; off < raw.size(); off += kKeyFileEntryLen) {

@@ -44,7 +44,7 @@ absl::Status BuildServices(Runtime& rt) {
     auto runtime = std::make_unique<ServiceRuntime>();
     runtime->index = rt.services.size();
     runtime->config = &svc;
-    absl::StatusOr<std::unique_ptr<ServiceTls>> tls = ServiceTls::Create(svc);
+    absl::StatusOr<std::unique_ptr<ServiceTls>> tls = ServiceTls::Create(svc, rt.config.source);
     if (!tls.ok()) return tls.status();
     runtime->tls = std::move(*tls);
     rt.services.push_back(std::move(runtime));
