@@ -1,9 +1,9 @@
 #include "tlsd/handshaker/service_tls.h"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <fcntl.h>
 
 #include <algorithm>
 #include <set>
@@ -89,8 +89,7 @@ absl::Status UseCertificate(SSL_CTX* ctx, const CertificateConfig& cert) {
   if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key.get()) != 1) {
     ClearOsslErrors();
     return absl::InvalidArgumentError(absl::StrCat("private key ", cert.key_path,
-                                                   " does not match certificate ",
-                                                   cert.cert_path));
+                                                   " does not match certificate ", cert.cert_path));
   }
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return OsslError(absl::StatusCode::kInvalidArgument,
@@ -102,13 +101,13 @@ absl::Status UseCertificate(SSL_CTX* ctx, const CertificateConfig& cert) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConfig& config,
-                                                                absl::string_view config_source) {
+                                                               absl::string_view config_source) {
   std::unique_ptr<ServiceTls> service(new ServiceTls(config));
   // Every error names the config line it comes from, as the parser's do:
   // the certificate's table for file problems, the [[service]] otherwise.
   auto at = [&](int line, const absl::Status& s) {
-    return absl::Status(s.code(), absl::StrCat(config_source, ":", line, ": service '",
-                                               config.name, "': ", s.message()));
+    return absl::Status(s.code(), absl::StrCat(config_source, ":", line, ": service '", config.name,
+                                               "': ", s.message()));
   };
 
   for (const std::string& proto : config.alpn) {
@@ -187,9 +186,8 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
                      absl::StrCat("tls12_ciphers '", config_.tls12_ciphers, "'"));
   }
   if (SSL_CTX_set_ciphersuites(ctx.get(), config_.tls13_ciphersuites.c_str()) != 1) {
-    return OsslError(
-        absl::StatusCode::kInvalidArgument,
-        absl::StrCat("tls13_ciphersuites '", config_.tls13_ciphersuites, "'"));
+    return OsslError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("tls13_ciphersuites '", config_.tls13_ciphersuites, "'"));
   }
   const std::string sid_ctx = absl::StrCat("tlsd/", config_.name);
   SSL_CTX_set_session_id_context(ctx.get(), reinterpret_cast<const unsigned char*>(sid_ctx.data()),

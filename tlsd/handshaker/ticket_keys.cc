@@ -58,8 +58,9 @@ absl::StatusOr<std::shared_ptr<TicketKeyRing>> TicketKeyRing::FromFile(absl::str
   SecretBytes raw(absl::MakeConstSpan(bytes));
   SecureZero(bytes.data(), bytes.size());
   if (raw.empty() || raw.size() % kKeyFileEntryLen != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ticket_key_file ", path, ": must hold one or more 80-byte keys, has ", raw.size(), " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("ticket_key_file ", path,
+                                                   ": must hold one or more 80-byte keys, has ",
+                                                   raw.size(), " bytes"));
   }
   std::shared_ptr<TicketKeyRing> ring(new TicketKeyRing(absl::ZeroDuration()));
   for (size_t off = 0; off < raw.size(); off += kKeyFileEntryLen) {
