@@ -416,16 +416,31 @@ qemu=(qemu-system-x86_64 -accel "tcg,thread=multi" -cpu max -m 1024 -smp 2
 # The same boot, for re-running by hand (Ctrl-A X quits QEMU).
 { echo '#!/bin/sh'; printf '%q ' exec "${qemu[@]}"; echo; } >"$lane/boot.sh"
 chmod +x "$lane/boot.sh"
-log "booting $KERNEL_RELEASE under QEMU/TCG (timeout ${timeout_s}s); console -> $console"
-start=$(date +%s)
-set +e
-# The sed strips CRs and the firmware's terminal escapes, line by line.
-timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 |
-  sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console"
-pipe_rc=("${PIPESTATUS[@]}")
-set -e
-elapsed=$(( $(date +%s) - start ))
-qemu_rc=${pipe_rc[0]}
+boot() {
+  log "booting $KERNEL_RELEASE under QEMU/TCG (timeout ${timeout_s}s); console -> $console"
+  start=$(date +%s)
+  set +e
+  # The sed strips CRs and the firmware's terminal escapes, line by line.
+  timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 |
+    sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | tee "$console"
+  pipe_rc=("${PIPESTATUS[@]}")
+  set -e
+  elapsed=$(( $(date +%s) - start ))
+  qemu_rc=${pipe_rc[0]}
+}
+boot
+# A guest that dies before /init starts the first test (seen: a sid kernel
+# panicking in early boot under TCG, once in our first runs) says nothing about
+# our code; boot it once more, keeping the first console. A death after the
+# first test started is never retried: that is a result.
+if ! grep -q '^TLSD-VM-TEST-BEGIN: ' "$console" &&
+   { [[ $qemu_rc -ne 0 ]] || grep -q 'Kernel panic - not syncing' "$console"; }; then
+  mv "$console" "$lane/console.boot1.log"
+  log "NOTE: the guest died before any test ran (qemu status $qemu_rc;" \
+      "$(grep -m1 -E 'Kernel panic|Oops|BUG:' "$lane/console.boot1.log" || echo 'no panic line')" \
+      "); console kept in $lane/console.boot1.log; booting once more"
+  boot
+fi
 
 # --- 5. Verdict ------------------------------------------------------------
 reasons=()
