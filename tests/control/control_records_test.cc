@@ -534,8 +534,8 @@ TEST_P(ControlRecordsTest, OtherConnectionsBlobIsRefusedAndLeavesTheSocketAlone)
   EXPECT_TRUE(b_after == b_before) << "B's kernel keys changed";
   ExpectDataBothWays(b, "after the refused blob");
   // B's own blob still works, and A is untouched too.
-  ExpectVerdict(Answer(b, kRecordAlert, kUserCanceled), ControlAction::kContinue, std::nullopt,
-                "user_canceled");
+  ExpectVerdict(Answer(b, kRecordAlert, kUserCanceled), ControlAction::kContinue,
+                kAlertUserCanceled, "user_canceled");
   ExpectDataBothWays(a, "A after B's refusals");
 }
 
@@ -559,7 +559,7 @@ TEST_P(ControlRecordStormTest, OneOverTheLimitFailsWithUnexpectedMessage) {
     SCOPED_TRACE(absl::StrCat("user_canceled #", i));
     ASSERT_NO_FATAL_FAILURE(ClientSends(l, kRecordAlert, kUserCanceled));
     ExpectVerdict(Answer(l, kRecordAlert, kUserCanceled, policy), ControlAction::kContinue,
-                  std::nullopt, "user_canceled");
+                  kAlertUserCanceled, "user_canceled");
     TLSD_ASSERT_OK_AND_ASSIGN(ConnState s, OpenBlob(*sealer_, l, l.blob));
     EXPECT_EQ(s.window_records, static_cast<uint32_t>(i));
   }
@@ -579,12 +579,12 @@ TEST_P(ControlRecordStormTest, WindowStartsOver) {
   TLSD_ASSERT_OK_AND_ASSIGN(Link l, Handoff(GetParam(), 302));
   for (int i = 0; i < 2; ++i) {
     ExpectVerdict(Answer(l, kRecordAlert, kUserCanceled, policy), ControlAction::kContinue,
-                  std::nullopt, "user_canceled");
+                  kAlertUserCanceled, "user_canceled");
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   for (int i = 0; i < 2; ++i) {
     ExpectVerdict(Answer(l, kRecordAlert, kUserCanceled, policy), ControlAction::kContinue,
-                  std::nullopt, "user_canceled");
+                  kAlertUserCanceled, "user_canceled");
   }
   ExpectVerdict(Answer(l, kRecordAlert, kUserCanceled, policy), ControlAction::kFailed,
                 kAlertUnexpectedMessage, "too many control records");
