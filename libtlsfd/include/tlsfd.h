@@ -23,7 +23,7 @@
  * Either way, tlsfd_accept() returns one connection at a time:
  *
  *     tlsfd_server *srv;
- *     int rc = tlsfd_server_subscribe("/run/tlsd/control", "web", &srv);
+ *     int rc = tlsfd_server_subscribe("/run/tlsd/control.sock", "web", &srv);
  *     if (rc < 0) { fprintf(stderr, "%s\n", tlsfd_last_error()); exit(1); }
  *     for (;;) {
  *       tlsfd_conn *c;
@@ -173,6 +173,16 @@ TLSFD_EXPORT int tlsfd_server_from_systemd(const char* fdname, tlsfd_server** ou
  * up to the caller to free it). */
 TLSFD_EXPORT int tlsfd_server_require_peer_uid(tlsfd_server* srv, uid_t uid);
 
+/* tlsfd_server_set_control_socket sets where connections accepted from now
+ * on hand their control records (post-handshake TLS messages) to tlsd: the
+ * path of tlsd's control_socket. A pull server uses the socket it
+ * subscribed on; a push server starts with $TLSFD_CONTROL_SOCKET if that is
+ * an absolute path, else "/run/tlsd/control.sock" (tlsd's default).
+ *
+ * Errors: -EINVAL (NULL server or path, or a path that is not absolute or is
+ * longer than 107 bytes). */
+TLSFD_EXPORT int tlsfd_server_set_control_socket(tlsfd_server* srv, const char* path);
+
 /* tlsfd_server_fd returns an fd to watch with poll/epoll for POLLIN: it is
  * readable when tlsfd_accept() may make progress (a connection, a new or
  * closed push link, or an error to report). For pull servers it is the
@@ -263,13 +273,19 @@ TLSFD_EXPORT int tlsfd_conn_fd(const tlsfd_conn* conn);
  *   -ECONNRESET    the peer sent a fatal alert (see tlsfd_conn_last_alert()),
  *                  or TCP was reset
  *   -EBADMSG       a record failed to decrypt: the connection is broken
- *   -EPROTO        the peer sent a TLS handshake message after the
- *                  handshake (a TLS 1.3 KeyUpdate, a TLS 1.2 renegotiation
- *                  request) or a record that is not allowed here. Handshake
- *                  messages are to be handed to tlsd by the control-record
- *                  relay (issue 4), which is not implemented yet: for now
- *                  the connection cannot be read further
+ *   -EPROTO        a record that is not allowed here, or a handshake
+ *                  message tlsd refused or could not be asked about
+ *                  (tlsfd_last_error() says which)
  *   -EINVAL        NULL conn, or NULL buf with len > 0
+ * A TLS handshake message that arrives after the handshake (a TLS 1.3
+ * KeyUpdate, a TLS 1.2 renegotiation request) is answered by tlsd, which owns
+ * the TLS state: the library hands it over with the socket and the
+ * connection's sealed state, over the control socket (see
+ * tlsfd_server_set_control_socket), and waits for the answer (at most 10 s,
+ * even on a non-blocking connection). After a KeyUpdate tlsd installs the
+ * new keys and the read goes on; on a kernel that cannot rekey (before
+ * 6.14) tlsd ends the connection with close_notify and the read returns 0.
+ * Writes on the same connection wait while tlsd answers.
  * Once it has returned 0, -ECONNRESET, -EBADMSG or -EPROTO it returns the
  * same again. Warning-level alerts that do not end a TLS 1.2 connection
  * (and user_canceled) are skipped, and remembered by

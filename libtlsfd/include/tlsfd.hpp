@@ -130,6 +130,10 @@ class Server {
   int fd() const noexcept { return tlsfd_server_fd(server_); }
   // RequirePeerUid is tlsfd_server_require_peer_uid().
   int RequirePeerUid(uid_t uid) noexcept { return tlsfd_server_require_peer_uid(server_, uid); }
+  // SetControlSocket is tlsfd_server_set_control_socket().
+  int SetControlSocket(const char* path) noexcept {
+    return tlsfd_server_set_control_socket(server_, path);
+  }
   // Accept is tlsfd_accept(); on success *out holds the new connection (any
   // connection it held before is closed).
   int Accept(Conn* out, int flags = 0) noexcept {

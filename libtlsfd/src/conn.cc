@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "common/base/errno_status.h"
 #include "common/ktls/record_io.h"
+#include "libtlsfd/src/control_relay.h"
 #include "libtlsfd/src/internal.h"
 #include "libtlsfd/src/record_policy.h"
 
@@ -59,7 +60,8 @@ tlsfd_conn::tlsfd_conn(tlsd::UniqueFd fd, tlsd::ConnectionInfo info)
       peer_text_(info_.peer.ToString()),
       local_text_(info_.local.ToString()),
       peer_addr_(ToSockaddr(info_.peer)),
-      local_addr_(ToSockaddr(info_.local)) {
+      local_addr_(ToSockaddr(info_.local)),
+      sealed_state_(info_.sealed_state) {
   if (info_.has_client_cert) {
     cert_sha256_hex_ = absl::BytesToHexString(
         absl::string_view(reinterpret_cast<const char*>(info_.client_cert_sha256.data()),
@@ -169,11 +171,11 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
         // RFC 8446 6.2: after a fatal alert neither side sends anything more.
         tx_closed_.store(true);
         return Fail(d.error);
-      case RecordAction::kHandshake:
-        // Not answered here: tlsd owns the TLS state machine and will get the
-        // record through the control-record relay (issue 4). Nothing more can
-        // be read meanwhile.
-        return Fail(d.error);
+      case RecordAction::kHandshake: {
+        ssize_t r = OnHandshakeRecord(buf, len, rec->len);
+        if (r == 1) continue;
+        return r;
+      }
       case RecordAction::kProtocolError:
         if (d.reply_alert >= 0 && !tx_closed_.exchange(true)) {
           const uint8_t reply[2] = {tlsd::kAlertLevelFatal, static_cast<uint8_t>(d.reply_alert)};
@@ -187,9 +189,75 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
   }
 }
 
+ssize_t tlsfd_conn::OnHandshakeRecord(uint8_t* buf, size_t len, size_t n) {
+  // The whole record goes to tlsd. When it did not fit `buf`, the rest is
+  // already decrypted and queued in front of anything else.
+  std::string record(reinterpret_cast<const char*>(buf), n);
+  auto bytes = [&] {
+    return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(record.data()), record.size());
+  };
+  if (n == len) {
+    while (size_t missing = tlsfd::internal::HandshakeBytesMissing(bytes())) {
+      if (record.size() + missing > tlsd::kMaxControlPayloadLen) break;  // tlsd refuses it
+      std::string more(missing, '\0');
+      absl::StatusOr<tlsd::RecordRead> rest = tlsd::RecvTlsRecord(
+          fd_.get(), absl::MakeSpan(reinterpret_cast<uint8_t*>(more.data()), more.size()),
+          MSG_DONTWAIT);
+      if (!rest.ok() || rest->len == 0 || rest->record_type != tlsd::kRecordHandshake) break;
+      record.append(more.data(), rest->len);
+    }
+  }
+  if (control_socket_.empty() || sealed_state_.empty()) {
+    tx_closed_.store(true);
+    tlsfd::internal::SetLastError(
+        "a TLS handshake message arrived after the handshake and this connection has no "
+        "control socket or sealed state to hand it to tlsd");
+    return Fail(-EPROTO);
+  }
+  absl::StatusOr<tlsd::ControlVerdict> verdict;
+  {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    verdict = tlsfd::internal::AskTlsd(control_socket_, fd_.get(), tlsd::kRecordHandshake, bytes(),
+                                       sealed_state_);
+  }
+  if (!verdict.ok()) {
+    // Without tlsd's answer the keys cannot follow the peer's: the
+    // connection cannot go on.
+    tlsfd::internal::SetLastError(verdict.status().message());
+    tx_closed_.store(true);
+    return Fail(-EPROTO);
+  }
+  if (verdict->has_alert) {
+    last_alert_.store(verdict->alert, std::memory_order_relaxed);
+  }
+  switch (verdict->action) {
+    case tlsd::ControlAction::kContinue:
+      if (!verdict->sealed_state.empty()) sealed_state_ = std::move(verdict->sealed_state);
+      return 1;
+    case tlsd::ControlAction::kEndOfStream:
+      // tlsd ended the connection cleanly (close_notify sent): e.g. a
+      // KeyUpdate on a kernel that cannot rekey.
+      tlsfd::internal::SetLastError(verdict->message);
+      tx_closed_.store(true);
+      read_state_ = ReadState::kEof;
+      return 0;
+    case tlsd::ControlAction::kFailed:
+      tlsfd::internal::SetLastError(verdict->message);
+      tx_closed_.store(true);
+      return Fail(-EPROTO);
+  }
+  return Fail(-EPROTO);
+}
+
 ssize_t tlsfd_conn::Write(const uint8_t* buf, size_t len) {
   if (tx_closed_.load()) {
     return -EPIPE;
+  }
+  if (ktls()) {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    if (tx_closed_.load()) return -EPIPE;
+    ssize_t n = ::send(fd_.get(), buf, len, MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
   }
   ssize_t n = ::send(fd_.get(), buf, len, MSG_NOSIGNAL);
   if (n < 0) {
@@ -204,6 +272,7 @@ int tlsfd_conn::Shutdown() {
   }
   if (ktls()) {
     const uint8_t close_notify[2] = {tlsd::kAlertLevelWarning, tlsd::kAlertCloseNotify};
+    std::lock_guard<std::mutex> lock(tx_mu_);
     absl::Status sent = tlsd::SendTlsRecord(fd_.get(), tlsd::kRecordAlert, close_notify);
     if (!sent.ok()) {
       int e = tlsd::StatusToErrno(sent);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,9 +38,15 @@ struct tlsfd_conn {
   bool ktls() const { return info_.rx_path != tlsd::DataPath::kRelay; }
   int fd() const { return fd_.get(); }
   int last_alert() const { return last_alert_.load(std::memory_order_relaxed); }
+  // Where tlsd answers this connection's control records (set at accept).
+  void set_control_socket(std::string path) { control_socket_ = std::move(path); }
 
  private:
   ssize_t ReadKtls(uint8_t* buf, size_t len);
+  // OnHandshakeRecord hands a post-handshake message (`n` bytes already in
+  // `buf`, more may be queued) to tlsd and applies its verdict. Returns 1 to
+  // read on, or what tlsfd_read returns.
+  ssize_t OnHandshakeRecord(uint8_t* buf, size_t len, size_t n);
   // Fail puts the read side in its final failed state and returns `error`.
   ssize_t Fail(int error);
 
@@ -57,11 +64,20 @@ struct tlsfd_conn {
   ReadState read_state_ = ReadState::kOpen;
   int read_error_ = 0;
   int skipped_alerts_ = 0;
+  std::string control_socket_;
+  // The sealed state tlsd gave with the connection, replaced by each verdict
+  // (after a KeyUpdate it names the new keys).
+  std::string sealed_state_;
   // Shared between reader and writer.
   std::atomic<int> last_alert_{-1};
   // Set once close_notify went out, or the connection failed so that nothing
   // more may be sent.
   std::atomic<bool> tx_closed_{false};
+  // Held by writers, and by the reader while tlsd answers a handshake
+  // record: tlsd may send a KeyUpdate and install new TX keys, and a record
+  // the application writes in between would go out under the old keys after
+  // the peer switched.
+  std::mutex tx_mu_;
 };
 
 // tlsfd_server is a pull subscription or a push listener with its links.
@@ -85,6 +101,10 @@ struct tlsfd_server {
   std::optional<uid_t> required_uid;
   // Pull: once the subscription ended, every accept returns this.
   absl::Status ended;
+  // Where connections' control records go: the subscription's socket for
+  // pull; for push $TLSFD_CONTROL_SOCKET, else tlsd's default, unless
+  // tlsfd_server_set_control_socket() said otherwise.
+  std::string control_socket;
   tlsfd_server_stats stats{};
 };
 
@@ -105,6 +125,13 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> Accept(tlsfd_server& server, int fla
 // ConnFromFrame turns one received frame into a connection, or says why it
 // cannot be used (then the frame, and its fd, are dropped by the caller).
 absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(tlsd::Frame frame, bool conn_nonblock);
+
+// WaitReadable polls `fd` for input; ETIMEDOUT after `timeout_ms` (-1: no
+// limit). `what` names the wait in errors.
+absl::Status WaitReadable(int fd, int timeout_ms, absl::string_view what);
+
+// DefaultControlSocket is $TLSFD_CONTROL_SOCKET or tlsd's default path.
+std::string DefaultControlSocket();
 
 // SetLastError / LastError: the thread-local text behind tlsfd_last_error().
 void SetLastError(absl::string_view message);

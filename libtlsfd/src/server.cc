@@ -114,18 +114,6 @@ void Drop(tlsfd_server& server, const absl::Status& why) {
 // decoding errors carry no errno) from a failing socket.
 bool IsMalformed(const absl::Status& s) { return !tlsd::HasErrno(s); }
 
-absl::Status WaitReadable(int fd, int timeout_ms, absl::string_view what) {
-  pollfd p{fd, POLLIN, 0};
-  int r = ::poll(&p, 1, timeout_ms);
-  if (r < 0) {
-    return tlsd::ErrnoToStatus(errno, what);
-  }
-  if (r == 0) {
-    return tlsd::ErrnoToStatus(ETIMEDOUT, what);
-  }
-  return absl::OkStatus();
-}
-
 // HandleFrame is the part of accept shared by both modes: a CONNECTION frame
 // becomes a connection; anything unusable is dropped (fd closed with it).
 // Returns null when the frame was dropped.
@@ -136,6 +124,7 @@ std::unique_ptr<tlsfd_conn> HandleFrame(tlsfd_server& server, Frame frame, bool 
     return nullptr;
   }
   ++server.stats.connections_accepted;
+  (*conn)->set_control_socket(server.control_socket);
   return std::move(*conn);
 }
 
@@ -315,6 +304,7 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> AcceptPush(tlsfd_server& server, int
 // the caller moves it into `sock` once nothing else can fail.
 absl::StatusOr<std::unique_ptr<tlsfd_server>> NewPushServer(int listening_fd) {
   auto server = std::make_unique<tlsfd_server>(tlsfd_server::Mode::kPush);
+  server->control_socket = DefaultControlSocket();
   server->epoll = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
   if (!server->epoll.valid()) {
     return tlsd::ErrnoToStatus(errno, "epoll_create1");
@@ -361,6 +351,23 @@ absl::Status CheckListeningSeqpacket(int fd) {
 }
 
 }  // namespace
+
+std::string DefaultControlSocket() {
+  const char* env = getenv("TLSFD_CONTROL_SOCKET");
+  return env != nullptr && env[0] == '/' ? env : "/run/tlsd/control.sock";
+}
+
+absl::Status WaitReadable(int fd, int timeout_ms, absl::string_view what) {
+  pollfd p{fd, POLLIN, 0};
+  int r = ::poll(&p, 1, timeout_ms);
+  if (r < 0) {
+    return tlsd::ErrnoToStatus(errno, what);
+  }
+  if (r == 0) {
+    return tlsd::ErrnoToStatus(ETIMEDOUT, what);
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(Frame frame, bool conn_nonblock) {
   if (frame.header.type != MsgType::kConnection) {
@@ -432,6 +439,7 @@ absl::StatusOr<std::unique_ptr<tlsfd_server>> Subscribe(absl::string_view contro
   }
   auto server = std::make_unique<tlsfd_server>(tlsfd_server::Mode::kPull);
   server->sock = *std::move(sock);
+  server->control_socket = std::string(control_socket);
   return server;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <new>
@@ -138,6 +139,22 @@ int tlsfd_server_require_peer_uid(tlsfd_server* srv, uid_t uid) {
     SetLastError("");
     absl::Status st = tlsfd::internal::RequirePeerUid(*srv, uid);
     return st.ok() ? 0 : Fail(st);
+  });
+}
+
+int tlsfd_server_set_control_socket(tlsfd_server* srv, const char* path) {
+  if (srv == nullptr || path == nullptr) {
+    return InvalidArgument("tlsfd_server_set_control_socket: NULL argument");
+  }
+  const size_t len = strnlen(path, sizeof(sockaddr_un::sun_path));
+  if (path[0] != '/' || len >= sizeof(sockaddr_un::sun_path)) {
+    return InvalidArgument(
+        "tlsfd_server_set_control_socket: the path must be absolute and at most 107 bytes");
+  }
+  return Guarded([&] {
+    SetLastError("");
+    srv->control_socket.assign(path, len);
+    return 0;
   });
 }
 

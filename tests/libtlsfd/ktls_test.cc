@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/base/errno_status.h"
@@ -112,6 +114,26 @@ class KtlsTest : public ::testing::TestWithParam<uint16_t> {
   void TearDown() override {
     tlsfd_close(conn_);
     tlsfd_server_free(server_);
+  }
+
+  // ReAccept replaces conn_ by a new kTLS connection (fresh keys, peer_ its
+  // other end) accepted after pointing the server at `control_socket`.
+  void ReAccept(const std::string& control_socket) {
+    ASSERT_EQ(tlsfd_server_set_control_socket(server_, control_socket.c_str()), 0)
+        << tlsfd_last_error();
+    const uint16_t version = GetParam();
+    auto [app, peer] = TcpPair();
+    InstallKtls(app.get(), Keys(version, 0x11), Keys(version, 0x41));
+    InstallKtls(peer.get(), Keys(version, 0x41), Keys(version, 0x11));
+    peer_ = std::move(peer);
+    absl::StatusOr<UniqueFd> link = tlsd::ConnectSeqpacket(path_, false);
+    ASSERT_TRUE(link.ok()) << link.status();
+    tlsd::ConnectionInfo info = SampleInfo(1, tlsd::DataPath::kKernelSoftware);
+    info.tls_version = version;
+    info.cipher_suite = version == 0x0304 ? 0x1301 : 0xc02f;
+    SendConnection(link->get(), info, app.get());
+    app.Reset();
+    ASSERT_EQ(tlsfd_accept(server_, &conn_, 0), 0) << tlsfd_last_error();
   }
 
   void PeerSend(uint8_t type, std::vector<uint8_t> payload) {
@@ -238,17 +260,175 @@ TEST_P(KtlsTest, TooManyWarningAlertsIsProtocolError) {
   EXPECT_EQ(got, std::string("\x02\x0a", 2));  // fatal unexpected_message
 }
 
-TEST_P(KtlsTest, HandshakeRecordIsEprotoForNow) {
-  // TLS 1.3 KeyUpdate(update_not_requested) / TLS 1.2 HelloRequest. Both are
-  // for tlsd to answer (control-record relay, issue 4).
-  if (Tls12()) {
-    PeerSend(tlsd::kRecordHandshake, {tlsd::kHandshakeHelloRequest, 0, 0, 0});
-  } else {
-    PeerSend(tlsd::kRecordHandshake, {tlsd::kHandshakeKeyUpdate, 0, 0, 1, 0});
+// FakeTlsd stands in for tlsd's control socket: it takes one CONTROL_RECORD
+// per connection, keeps what arrived, and answers with `reply` (a verdict or
+// an error). The real tlsd's answers are tested end to end in
+// tests/integration/control_record_test.cc; this is the library's side.
+class FakeTlsd {
+ public:
+  struct Got {
+    tlsd::ControlRecord record;
+    bool had_fd = false;
+    std::string fd_peer;  // getpeername of the fd that came with it
+  };
+
+  explicit FakeTlsd(const std::string& path) {
+    absl::StatusOr<UniqueFd> l = tlsd::ListenSeqpacket(path, 0600);
+    EXPECT_TRUE(l.ok()) << l.status();
+    if (l.ok()) listener_ = *std::move(l);
   }
+
+  // Serve answers the next `n` connections in a thread, each with the next
+  // reply.
+  void Serve(std::vector<std::pair<tlsd::MsgType, std::vector<uint8_t>>> replies) {
+    thread_ = std::thread([this, replies = std::move(replies)] {
+      for (const auto& [type, payload] : replies) {
+        pollfd p{listener_.get(), POLLIN, 0};
+        if (poll(&p, 1, 10000) != 1) return;
+        UniqueFd c(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!c.valid()) return;
+        absl::StatusOr<tlsd::Frame> f = tlsd::RecvFrame(c.get());
+        if (!f.ok() || f->header.type != tlsd::MsgType::kControlRecord) return;
+        absl::StatusOr<tlsd::ControlRecord> r = tlsd::ControlRecord::Decode(f->payload);
+        if (!r.ok()) return;
+        Got g{*std::move(r), f->fd.valid(), ""};
+        if (f->fd.valid()) {
+          sockaddr_storage ss{};
+          socklen_t len = sizeof(ss);
+          if (getpeername(f->fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+            g.fd_peer = tlsd::WireAddressFromSockaddr(ss).ToString();
+          }
+        }
+        got_.push_back(std::move(g));
+        (void)tlsd::SendFrame(c.get(), type, f->header.request_id, payload);
+      }
+    });
+  }
+  // Wait joins the serving thread; then got() is stable.
+  const std::vector<Got>& Wait() {
+    if (thread_.joinable()) thread_.join();
+    return got_;
+  }
+  ~FakeTlsd() { Wait(); }
+
+ private:
+  UniqueFd listener_;
+  std::thread thread_;
+  std::vector<Got> got_;
+};
+
+std::pair<tlsd::MsgType, std::vector<uint8_t>> Verdict(tlsd::ControlAction action,
+                                                       std::string sealed = "",
+                                                       std::string message = "ok") {
+  tlsd::ControlVerdict v;
+  v.action = action;
+  v.sealed_state = std::move(sealed);
+  v.message = std::move(message);
+  return {tlsd::MsgType::kControlVerdict, v.Encode()};
+}
+
+std::string PeerAddressOf(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  return tlsd::WireAddressFromSockaddr(ss).ToString();
+}
+
+std::vector<uint8_t> PostHandshakeMessage(bool tls12) {
+  // TLS 1.2 HelloRequest; TLS 1.3 KeyUpdate(update_not_requested).
+  if (tls12) return {tlsd::kHandshakeHelloRequest, 0, 0, 0};
+  return {tlsd::kHandshakeKeyUpdate, 0, 0, 1, 0};
+}
+
+TEST_P(KtlsTest, HandshakeRecordGoesToTlsdWithSocketAndSealedStateAndReadGoesOn) {
+  // A connection takes its server's control socket at accept: re-accept one
+  // after pointing the server at the stand-in.
+  tlsfd_close(conn_);
+  conn_ = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ReAccept(dir_.File("control.sock")));
+  FakeTlsd tlsd_(dir_.File("control.sock"));
+  tlsd_.Serve({Verdict(tlsd::ControlAction::kContinue, "sealed-2"),
+               Verdict(tlsd::ControlAction::kContinue, "sealed-3")});
+  const std::vector<uint8_t> msg = PostHandshakeMessage(Tls12());
+  PeerSend(tlsd::kRecordHandshake, msg);
+  PeerSend(tlsd::kRecordApplicationData, {'a', 'b'});
+  char buf[64];
+  ASSERT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), 2) << tlsfd_last_error();
+  EXPECT_EQ(std::string(buf, 2), "ab");
+  PeerSend(tlsd::kRecordHandshake, msg);
+  PeerSend(tlsd::kRecordApplicationData, {'c'});
+  ASSERT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), 1) << tlsfd_last_error();
+  const std::vector<FakeTlsd::Got>& got = tlsd_.Wait();
+  ASSERT_EQ(got.size(), 2u);
+  for (const FakeTlsd::Got& g : got) {
+    EXPECT_EQ(g.record.record_type, tlsd::kRecordHandshake);
+    EXPECT_EQ(g.record.payload, std::string(msg.begin(), msg.end()));
+    EXPECT_TRUE(g.had_fd);
+    EXPECT_EQ(g.fd_peer, PeerAddressOf(peer_.get())) << "the fd is the connection's socket";
+  }
+  EXPECT_EQ(got[0].record.sealed_state,
+            SampleInfo(1, tlsd::DataPath::kKernelSoftware).sealed_state);
+  EXPECT_EQ(got[1].record.sealed_state, "sealed-2") << "each verdict's state replaces the last";
+}
+
+TEST_P(KtlsTest, HandshakeRecordLargerThanTheBufferReachesTlsdWhole) {
+  tlsfd_close(conn_);
+  conn_ = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ReAccept(dir_.File("control.sock")));
+  FakeTlsd tlsd_(dir_.File("control.sock"));
+  tlsd_.Serve({Verdict(tlsd::ControlAction::kContinue, "s")});
+  // Two messages in one record, 4 + 300 and 4 + 1 bytes.
+  std::vector<uint8_t> rec = {4, 0, 1, 44};
+  rec.resize(4 + 300, 0x5a);
+  for (uint8_t b : PostHandshakeMessage(Tls12())) rec.push_back(b);
+  PeerSend(tlsd::kRecordHandshake, rec);
+  PeerSend(tlsd::kRecordApplicationData, {'z'});
+  char buf[3];
+  ASSERT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), 1) << tlsfd_last_error();
+  EXPECT_EQ(buf[0], 'z');
+  const std::vector<FakeTlsd::Got>& got = tlsd_.Wait();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].record.payload, std::string(rec.begin(), rec.end()));
+}
+
+TEST_P(KtlsTest, EndOfStreamVerdictEndsTheReadAndTheWrites) {
+  tlsfd_close(conn_);
+  conn_ = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ReAccept(dir_.File("control.sock")));
+  FakeTlsd tlsd_(dir_.File("control.sock"));
+  tlsd_.Serve({Verdict(tlsd::ControlAction::kEndOfStream, "", "kernel cannot rekey")});
+  PeerSend(tlsd::kRecordHandshake, PostHandshakeMessage(Tls12()));
+  char buf[64];
+  EXPECT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), 0);
+  EXPECT_STREQ(tlsfd_last_error(), "kernel cannot rekey");
+  EXPECT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), 0);
+  EXPECT_EQ(tlsfd_write(conn_, "x", 1), -EPIPE) << "tlsd sent close_notify: nothing may follow";
+}
+
+TEST_P(KtlsTest, TlsdRefusalIsEprotoWithTlsdsReason) {
+  tlsfd_close(conn_);
+  conn_ = nullptr;
+  ASSERT_NO_FATAL_FAILURE(ReAccept(dir_.File("control.sock")));
+  FakeTlsd tlsd_(dir_.File("control.sock"));
+  tlsd::ErrorMsg err{EPERM, "sealed state does not belong to this socket"};
+  tlsd_.Serve({{tlsd::MsgType::kError, err.Encode()}});
+  PeerSend(tlsd::kRecordHandshake, PostHandshakeMessage(Tls12()));
   char buf[64];
   EXPECT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), -EPROTO);
+  EXPECT_NE(std::string(tlsfd_last_error()).find("does not belong"), std::string::npos)
+      << tlsfd_last_error();
   EXPECT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), -EPROTO);
+}
+
+TEST_P(KtlsTest, HandshakeRecordWithTlsdUnreachableIsEprotoNamingTheSocket) {
+  tlsfd_close(conn_);
+  conn_ = nullptr;
+  const std::string nowhere = dir_.File("no-tlsd.sock");
+  ASSERT_NO_FATAL_FAILURE(ReAccept(nowhere));
+  PeerSend(tlsd::kRecordHandshake, PostHandshakeMessage(Tls12()));
+  char buf[64];
+  EXPECT_EQ(tlsfd_read(conn_, buf, sizeof(buf)), -EPROTO);
+  EXPECT_NE(std::string(tlsfd_last_error()).find(nowhere), std::string::npos) << tlsfd_last_error();
   EXPECT_EQ(tlsfd_conn_last_alert(conn_), -ENOMSG);
 }
 

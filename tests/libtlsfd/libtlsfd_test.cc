@@ -994,6 +994,11 @@ TEST(ApiTest, NullAndFlagChecks) {
   EXPECT_EQ(tlsfd_accept(srv, nullptr, 0), -EINVAL);
   s.struct_size = 8;
   EXPECT_EQ(tlsfd_server_get_stats(srv, &s), -EINVAL);
+  EXPECT_EQ(tlsfd_server_set_control_socket(nullptr, "/run/x"), -EINVAL);
+  EXPECT_EQ(tlsfd_server_set_control_socket(srv, nullptr), -EINVAL);
+  EXPECT_EQ(tlsfd_server_set_control_socket(srv, "relative.sock"), -EINVAL);
+  EXPECT_EQ(tlsfd_server_set_control_socket(srv, ("/" + std::string(107, 'a')).c_str()), -EINVAL);
+  EXPECT_EQ(tlsfd_server_set_control_socket(srv, ("/" + std::string(106, 'a')).c_str()), 0);
   tlsfd_server_free(srv);
 }
 

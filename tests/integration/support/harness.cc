@@ -369,11 +369,28 @@ PeerResult RunPeer(const std::vector<std::string>& argv, const PeerOptions& opts
   fcntl(stdin_fd, F_SETFL, O_NONBLOCK);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(err[0], F_SETFL, O_NONBLOCK);
+  // What goes to stdin: stdin_data, then each script step once released.
+  std::string input = opts.stdin_data;
   size_t written = 0;
+  size_t step = 0;
+  size_t out_mark = 0, err_mark = 0;  // output seen when the last step was released
+  auto release_steps = [&] {
+    if (step >= opts.stdin_script.size() || written < input.size()) return;
+    const PeerOptions::Step& next = opts.stdin_script[step];
+    if (!absl::StrContains(absl::string_view(r.out).substr(out_mark), next.after) &&
+        !absl::StrContains(absl::string_view(r.err).substr(err_mark), next.after)) {
+      return;
+    }
+    input += next.text;
+    out_mark = r.out.size();
+    err_mark = r.err.size();
+    ++step;
+  };
   bool out_open = true, err_open = true;
   const absl::Time deadline = start + opts.timeout;
   auto maybe_close_stdin = [&] {
-    if (stdin_fd < 0 || written < opts.stdin_data.size()) return;
+    release_steps();
+    if (stdin_fd < 0 || written < input.size() || step < opts.stdin_script.size()) return;
     if (!opts.close_stdin_after_stdout_has.empty() &&
         !absl::StrContains(r.out, opts.close_stdin_after_stdout_has)) {
       return;
@@ -391,7 +408,7 @@ PeerResult RunPeer(const std::vector<std::string>& argv, const PeerOptions& opts
     pollfd p[3];
     int n = 0;
     int idx_in = -1, idx_out = -1, idx_err = -1;
-    if (stdin_fd >= 0 && written < opts.stdin_data.size()) {
+    if (stdin_fd >= 0 && written < input.size()) {
       idx_in = n;
       p[n++] = {stdin_fd, POLLOUT, 0};
     }
@@ -408,12 +425,13 @@ PeerResult RunPeer(const std::vector<std::string>& argv, const PeerOptions& opts
     if (rc < 0 && errno != EINTR) break;
     char buf[65536];
     if (idx_in >= 0 && (p[idx_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t w = write(stdin_fd, opts.stdin_data.data() + written,
-                        std::min<size_t>(opts.stdin_data.size() - written, 65536));
+      ssize_t w =
+          write(stdin_fd, input.data() + written, std::min<size_t>(input.size() - written, 65536));
       if (w > 0) {
         written += w;
       } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        written = opts.stdin_data.size();  // EPIPE: it stopped reading
+        written = input.size();  // EPIPE: it stopped reading
+        step = opts.stdin_script.size();
         close(stdin_fd);
         stdin_fd = -1;
       }
@@ -1209,6 +1227,13 @@ int64_t TlsStatSnapshot::Delta(absl::string_view name) const {
     if (k == name) before = v;
   }
   return TlsStatValue(*now, name) - before;
+}
+
+bool TlsStatSnapshot::Has(absl::string_view name) const {
+  for (const auto& [k, v] : values_) {
+    if (k == name) return true;
+  }
+  return false;
 }
 
 void ExpectKtlsCounters(const TlsStatSnapshot& before, int handed_off) {

@@ -128,6 +128,15 @@ struct PeerOptions {
   // openssl s_client and gnutls-cli end the connection at end of input, so
   // this lets an echo come back first.
   std::string close_stdin_after_stdout_has = {};
+  // Interactive input, after stdin_data: each step's text is written once
+  // the output (stdout or stderr) produced since the previous step contains
+  // its `after`, so that each lands in a read of its own (openssl s_client
+  // takes "K\n" as a command only at the start of a read).
+  struct Step {
+    std::string after;
+    std::string text;
+  };
+  std::vector<Step> stdin_script = {};
   // Hard limit: the program is killed (SIGKILL) after this long.
   absl::Duration timeout = absl::Seconds(30);
 };
@@ -407,6 +416,9 @@ class TlsStatSnapshot {
   TlsStatSnapshot();
   // Delta of one counter since the snapshot (0 without kTLS).
   int64_t Delta(absl::string_view name) const;
+  // Has reports whether the kernel exports the counter (TlsRxRekeyOk only
+  // exists on kernels that can rekey TLS 1.3, 6.14+).
+  bool Has(absl::string_view name) const;
 
  private:
   bool valid_ = false;

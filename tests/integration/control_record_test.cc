@@ -1,0 +1,212 @@
+// Control records end to end: a libtlsfd app (the in-process echo backend)
+// serves real clients through tlsd, and what the client sends after the
+// handshake — close_notify, TLS 1.3 KeyUpdates from openssl s_client's `k`
+// and `K` commands and from a client that sends several — is answered the
+// way ARCHITECTURE.md's table says. In the kTLS VM lane the records reach the
+// app's kTLS socket and travel to tlsd over the control socket; on 7.x the
+// kernel rekeys (TlsRxRekeyOk / TlsTxRekeyOk), on 6.1 tlsd ends the
+// connection cleanly with close_notify and logs why. On a host without kTLS
+// tlsd's relay answers them itself; the client sees the same as on 7.x.
+
+#include <openssl/ssl.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/support/harness.h"
+
+namespace tlsd {
+namespace integration {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// KernelCanRekey: a kTLS kernel that takes new TLS 1.3 keys on a live socket
+// (it exports the rekey counters).
+bool KernelCanRekey() { return KernelKtls() && TlsStatSnapshot().Has("TlsRxRekeyOk"); }
+
+// What this kernel does with a KeyUpdate after handoff.
+enum class KeyUpdateOutcome { kRelayAnswers, kKernelRekeys, kCleanClose };
+KeyUpdateOutcome ExpectedKeyUpdateOutcome() {
+  if (!KernelKtls()) return KeyUpdateOutcome::kRelayAnswers;
+  return KernelCanRekey() ? KeyUpdateOutcome::kKernelRekeys : KeyUpdateOutcome::kCleanClose;
+}
+
+size_t Count(absl::string_view haystack, absl::string_view needle) {
+  size_t n = 0;
+  for (size_t pos = haystack.find(needle); pos != absl::string_view::npos;
+       pos = haystack.find(needle, pos + needle.size())) {
+    ++n;
+  }
+  return n;
+}
+
+class ControlRecordTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDaemon>> d =
+        TestDaemon::Start({.config = [](const DaemonEnv& env) { return SimpleConfig(env); }});
+    ASSERT_TRUE(d.ok()) << d.status();
+    daemon_ = *std::move(d);
+    absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
+        InProcessBackend::Subscribe(daemon_->control(), "app", EchoHandler());
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = *std::move(b);
+  }
+
+  std::unique_ptr<TestDaemon> daemon_;
+  std::unique_ptr<InProcessBackend> backend_;
+};
+
+class CloseNotifyTest : public ControlRecordTest, public ::testing::WithParamInterface<int> {};
+
+// The client's close_notify ends the app's read (EchoHandler returns on 0 and
+// closes), and the client gets close_notify back, not a reset.
+TEST_P(CloseNotifyTest, ClientCloseNotifyIsEndOfStreamForTheAppAndIsAnswered) {
+  absl::StatusOr<std::unique_ptr<TlsClient>> c =
+      TlsClient::Connect(daemon_->port(), {.version = GetParam()});
+  ASSERT_TRUE(c.ok()) << c.status() << "\n" << daemon_->Log();
+  ASSERT_TRUE((*c)->Write("hello").ok());
+  absl::StatusOr<std::string> echo = (*c)->ReadExactly(5);
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(*echo, "hello");
+  ASSERT_EQ(SSL_shutdown((*c)->ssl()), 0) << "close_notify sent, the peer's not yet seen";
+  ReadEnd end = (*c)->ReadToEnd();
+  EXPECT_EQ(end.kind, ReadEnd::kCloseNotify) << end.Describe();
+
+  std::vector<ConnRecord> recs = backend_->WaitForConnections(1);
+  ASSERT_EQ(recs.size(), 1u) << daemon_->Log();
+  EXPECT_EQ(recs[0].received, "hello");
+  EXPECT_EQ(recs[0].handler_error, "") << "the app's read must end with 0, not an error";
+  ExpectDataPath(recs[0], *daemon_);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, CloseNotifyTest, ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION),
+                         [](const auto& info) {
+                           return info.param == TLS1_2_VERSION ? "Tls12" : "Tls13";
+                         });
+
+// openssl s_client's `K` (KeyUpdate, update_requested) and `k` (not
+// requested) between echoed lines.
+TEST_F(ControlRecordTest, SClientKeyUpdatesKeepTheConnectionOrEndItCleanly) {
+  TlsStatSnapshot before;
+  const KeyUpdateOutcome expected = ExpectedKeyUpdateOutcome();
+  PeerOptions opts;
+  opts.stdin_data = "ping-1\n";
+  opts.stdin_script = {{"ping-1", "K\n"},
+                       {"KEYUPDATE", "ping-2\n"},
+                       {"ping-2", "k\n"},
+                       {"KEYUPDATE", "ping-3\n"}};
+  opts.close_stdin_after_stdout_has = "ping-3";
+  opts.timeout = absl::Seconds(60);
+  PeerResult r = RunPeer({kOpenssl, "s_client", "-connect",
+                          absl::StrCat("127.0.0.1:", daemon_->port()), "-servername", "localhost",
+                          "-CAfile", daemon_->env().ca, "-verify_return_error", "-tls1_3", "-msg"},
+                         opts);
+  ASSERT_FALSE(r.timed_out) << r.Describe() << "\n" << daemon_->Log();
+  EXPECT_THAT(r.out, HasSubstr("ping-1")) << r.Describe();
+  // -msg shows each handshake message: ">>>" sent, "<<<" received.
+  const size_t sent_ku = Count(r.out, ">>> TLS 1.3, Handshake [length 0005], KeyUpdate");
+  const size_t got_ku = Count(r.out, "<<< TLS 1.3, Handshake [length 0005], KeyUpdate");
+  std::vector<ConnRecord> recs = backend_->WaitForConnections(1);
+  ASSERT_EQ(recs.size(), 1u) << daemon_->Log();
+
+  if (expected == KeyUpdateOutcome::kCleanClose) {
+    // 6.1: no rekey. tlsd ends the connection with close_notify, says why,
+    // and the app's read returned 0.
+    EXPECT_EQ(sent_ku, 1u) << r.Describe();
+    EXPECT_THAT(r.out, Not(HasSubstr("ping-2"))) << r.Describe();
+    EXPECT_THAT(r.out, HasSubstr("Alert [length 0002], warning close_notify")) << r.Describe();
+    EXPECT_TRUE(daemon_->WaitForLog("cannot rekey")) << daemon_->Log();
+    EXPECT_EQ(recs[0].handler_error, "");
+    EXPECT_EQ(recs[0].received, "ping-1\n");
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("ping-2")) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("ping-3")) << r.Describe();
+  EXPECT_EQ(sent_ku, 2u) << r.Describe();
+  EXPECT_EQ(got_ku, 1u) << "tlsd answers K (update_requested) with its own KeyUpdate, k not\n"
+                        << r.Describe();
+  EXPECT_EQ(recs[0].received, "ping-1\nping-2\nping-3\n");
+  EXPECT_EQ(recs[0].handler_error, "");
+  if (expected == KeyUpdateOutcome::kKernelRekeys) {
+    EXPECT_EQ(recs[0].rx_path_name, "ktls-sw");
+    EXPECT_EQ(before.Delta("TlsRxRekeyOk"), 2);
+    EXPECT_EQ(before.Delta("TlsTxRekeyOk"), 1);
+    EXPECT_EQ(before.Delta("TlsRxRekeyError"), 0);
+  }
+}
+
+// A client that updates its keys several times, each time asking tlsd to
+// update its own, with a data round trip after each.
+TEST_F(ControlRecordTest, SeveralKeyUpdatesWithDataRoundTripsInBetween) {
+  constexpr int kUpdates = 5;
+  TlsStatSnapshot before;
+  const KeyUpdateOutcome expected = ExpectedKeyUpdateOutcome();
+  absl::StatusOr<std::unique_ptr<TlsClient>> c =
+      TlsClient::Connect(daemon_->port(), {.version = TLS1_3_VERSION});
+  ASSERT_TRUE(c.ok()) << c.status() << "\n" << daemon_->Log();
+  ASSERT_TRUE((*c)->Write("first").ok());
+  ASSERT_TRUE((*c)->ReadExactly(5).ok());
+  for (int i = 0; i < kUpdates; ++i) {
+    SCOPED_TRACE(absl::StrCat("KeyUpdate #", i + 1));
+    ASSERT_EQ(SSL_key_update((*c)->ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+    const std::string msg = absl::StrCat("after-update-", i + 1);
+    ASSERT_TRUE((*c)->Write(msg).ok());
+    if (expected == KeyUpdateOutcome::kCleanClose) {
+      ReadEnd end = (*c)->ReadToEnd();
+      EXPECT_EQ(end.kind, ReadEnd::kCloseNotify) << end.Describe();
+      EXPECT_EQ(end.data, "") << "nothing after the KeyUpdate reaches the app";
+      EXPECT_TRUE(daemon_->WaitForLog("cannot rekey")) << daemon_->Log();
+      return;
+    }
+    absl::StatusOr<std::string> echo = (*c)->ReadExactly(msg.size());
+    ASSERT_TRUE(echo.ok()) << echo.status() << "\n" << daemon_->Log();
+    EXPECT_EQ(*echo, msg);
+  }
+  if (expected == KeyUpdateOutcome::kKernelRekeys) {
+    EXPECT_EQ(before.Delta("TlsRxRekeyOk"), kUpdates);
+    EXPECT_EQ(before.Delta("TlsTxRekeyOk"), kUpdates);
+  }
+  (*c)->Close();
+  std::vector<ConnRecord> recs = backend_->WaitForConnections(1);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].handler_error, "");
+}
+
+// A KeyUpdate storm ends the connection (tlsd's per-connection limit: 16
+// control records per 10 s) instead of costing tlsd a rekey per record.
+TEST_F(ControlRecordTest, KeyUpdateStormEndsTheConnection) {
+  if (!KernelKtls()) {
+    GTEST_SKIP() << "skipped: kernel has no TLS ULP; in relay mode tlsd's OpenSSL answers "
+                    "KeyUpdates itself and the control-record limit does not apply";
+  }
+  if (!KernelCanRekey()) {
+    GTEST_SKIP() << "skipped: this kernel cannot rekey, so the first KeyUpdate already ends "
+                    "the connection (SeveralKeyUpdatesWithDataRoundTripsInBetween)";
+  }
+  absl::StatusOr<std::unique_ptr<TlsClient>> c =
+      TlsClient::Connect(daemon_->port(), {.version = TLS1_3_VERSION});
+  ASSERT_TRUE(c.ok()) << c.status();
+  ReadEnd end;
+  int sent = 0;
+  for (; sent < 40; ++sent) {
+    SSL_key_update((*c)->ssl(), SSL_KEY_UPDATE_NOT_REQUESTED);
+    if (!(*c)->Write("x").ok()) break;
+  }
+  end = (*c)->ReadToEnd();
+  EXPECT_EQ(end.kind, ReadEnd::kAlert) << end.Describe();
+  EXPECT_EQ(end.alert, SSL_AD_UNEXPECTED_MESSAGE) << end.Describe();
+  EXPECT_LE(end.data.size(), 16u) << "at most the limit's worth of echoes came back";
+  EXPECT_TRUE(daemon_->WaitForLog("control records in")) << daemon_->Log();
+}
+
+}  // namespace
+}  // namespace integration
+}  // namespace tlsd
