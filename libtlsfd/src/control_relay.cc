@@ -11,8 +11,7 @@
 namespace tlsfd::internal {
 
 absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, int fd,
-                                             uint8_t record_type,
-                                             absl::Span<const uint8_t> payload,
+                                             uint8_t record_type, absl::Span<const uint8_t> payload,
                                              absl::string_view sealed_state,
                                              absl::Duration timeout) {
   if (payload.size() > tlsd::kMaxControlPayloadLen) {
@@ -29,9 +28,8 @@ absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, 
   record.record_type = record_type;
   record.payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
   record.sealed_state = std::string(sealed_state);
-  absl::Status sent =
-      tlsd::SendFrame(sock->get(), tlsd::MsgType::kControlRecord, /*request_id=*/1,
-                      record.Encode(), fd);
+  absl::Status sent = tlsd::SendFrame(sock->get(), tlsd::MsgType::kControlRecord, /*request_id=*/1,
+                                      record.Encode(), fd);
   if (!sent.ok()) {
     return absl::Status(sent.code(), absl::StrCat(where, ": ", sent.message()));
   }
@@ -41,9 +39,9 @@ absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, 
   if (!waited.ok()) return waited;
   absl::StatusOr<tlsd::Frame> reply = tlsd::RecvFrame(sock->get(), MSG_DONTWAIT);
   if (!reply.ok()) {
-    return tlsd::ErrnoToStatus(tlsd::HasErrno(reply.status()) ? tlsd::StatusToErrno(reply.status())
-                                                              : EPROTO,
-                               absl::StrCat(where, ": ", reply.status().message()));
+    return tlsd::ErrnoToStatus(
+        tlsd::HasErrno(reply.status()) ? tlsd::StatusToErrno(reply.status()) : EPROTO,
+        absl::StrCat(where, ": ", reply.status().message()));
   }
   if (reply->header.type == tlsd::MsgType::kError) {
     absl::StatusOr<tlsd::ErrorMsg> err = tlsd::ErrorMsg::Decode(reply->payload);
@@ -51,8 +49,8 @@ absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, 
       return tlsd::ErrnoToStatus(EPROTO, absl::StrCat(where, ": ", err.status().message()));
     }
     const int code = err->code > 0 && err->code < 4096 ? static_cast<int>(err->code) : EPROTO;
-    return tlsd::ErrnoToStatus(code, absl::StrCat("tlsd refused the control record: ",
-                                                  err->message));
+    return tlsd::ErrnoToStatus(code,
+                               absl::StrCat("tlsd refused the control record: ", err->message));
   }
   if (reply->header.type != tlsd::MsgType::kControlVerdict || reply->fd.valid()) {
     return tlsd::ErrnoToStatus(
@@ -72,8 +70,8 @@ size_t HandshakeBytesMissing(absl::Span<const uint8_t> record) {
     if (pos == record.size()) return 0;
     const size_t left = record.size() - pos;
     if (left < 4) return 4 - left;  // the header itself is cut
-    const size_t body = (size_t{record[pos + 1]} << 16) | (size_t{record[pos + 2]} << 8) |
-                        size_t{record[pos + 3]};
+    const size_t body =
+        (size_t{record[pos + 1]} << 16) | (size_t{record[pos + 2]} << 8) | size_t{record[pos + 3]};
     if (left - 4 < body) return body - (left - 4);
     pos += 4 + body;
   }

@@ -29,8 +29,7 @@ inline constexpr absl::Duration kControlVerdictTimeout = absl::Seconds(10);
 // for a socket that is not a kTLS connection), ETIMEDOUT, or the connect /
 // send / receive failure, each with a message naming the control socket.
 absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, int fd,
-                                             uint8_t record_type,
-                                             absl::Span<const uint8_t> payload,
+                                             uint8_t record_type, absl::Span<const uint8_t> payload,
                                              absl::string_view sealed_state,
                                              absl::Duration timeout = kControlVerdictTimeout);
 

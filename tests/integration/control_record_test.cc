@@ -86,8 +86,8 @@ TEST_P(CloseNotifyTest, ClientCloseNotifyIsEndOfStreamForTheAppAndIsAnswered) {
   ExpectDataPath(recs[0], *daemon_);
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, CloseNotifyTest, ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION),
-                         [](const auto& info) {
+INSTANTIATE_TEST_SUITE_P(Versions, CloseNotifyTest,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION), [](const auto& info) {
                            return info.param == TLS1_2_VERSION ? "Tls12" : "Tls13";
                          });
 
@@ -98,16 +98,14 @@ TEST_F(ControlRecordTest, SClientKeyUpdatesKeepTheConnectionOrEndItCleanly) {
   const KeyUpdateOutcome expected = ExpectedKeyUpdateOutcome();
   PeerOptions opts;
   opts.stdin_data = "ping-1\n";
-  opts.stdin_script = {{"ping-1", "K\n"},
-                       {"KEYUPDATE", "ping-2\n"},
-                       {"ping-2", "k\n"},
-                       {"KEYUPDATE", "ping-3\n"}};
+  opts.stdin_script = {
+      {"ping-1", "K\n"}, {"KEYUPDATE", "ping-2\n"}, {"ping-2", "k\n"}, {"KEYUPDATE", "ping-3\n"}};
   opts.close_stdin_after_stdout_has = "ping-3";
   opts.timeout = absl::Seconds(60);
-  PeerResult r = RunPeer({kOpenssl, "s_client", "-connect",
-                          absl::StrCat("127.0.0.1:", daemon_->port()), "-servername", "localhost",
-                          "-CAfile", daemon_->env().ca, "-verify_return_error", "-tls1_3", "-msg"},
-                         opts);
+  PeerResult r = RunPeer(
+      {kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", daemon_->port()), "-servername",
+       "localhost", "-CAfile", daemon_->env().ca, "-verify_return_error", "-tls1_3", "-msg"},
+      opts);
   ASSERT_FALSE(r.timed_out) << r.Describe() << "\n" << daemon_->Log();
   EXPECT_THAT(r.out, HasSubstr("ping-1")) << r.Describe();
   // -msg shows each handshake message: ">>>" sent, "<<<" received.
