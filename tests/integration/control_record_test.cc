@@ -179,30 +179,30 @@ TEST_F(ControlRecordTest, SeveralKeyUpdatesWithDataRoundTripsInBetween) {
 }
 
 // A KeyUpdate storm ends the connection (tlsd's per-connection limit: 16
-// control records per 10 s) instead of costing tlsd a rekey per record.
+// control records per 10 s) instead of costing tlsd a key derivation per
+// record: with kTLS tlsd answers the 17th with unexpected_message; relaying,
+// it closes the connection (OpenSSL sends no alert of our choosing).
 TEST_F(ControlRecordTest, KeyUpdateStormEndsTheConnection) {
-  if (!KernelKtls()) {
-    GTEST_SKIP() << "skipped: kernel has no TLS ULP; in relay mode tlsd's OpenSSL answers "
-                    "KeyUpdates itself and the control-record limit does not apply";
-  }
-  if (!KernelCanRekey()) {
+  if (KernelKtls() && !KernelCanRekey()) {
     GTEST_SKIP() << "skipped: this kernel cannot rekey, so the first KeyUpdate already ends "
                     "the connection (SeveralKeyUpdatesWithDataRoundTripsInBetween)";
   }
   absl::StatusOr<std::unique_ptr<TlsClient>> c =
       TlsClient::Connect(daemon_->port(), {.version = TLS1_3_VERSION});
   ASSERT_TRUE(c.ok()) << c.status();
-  ReadEnd end;
-  int sent = 0;
-  for (; sent < 40; ++sent) {
+  for (int sent = 0; sent < 40; ++sent) {
     SSL_key_update((*c)->ssl(), SSL_KEY_UPDATE_NOT_REQUESTED);
     if (!(*c)->Write("x").ok()) break;
   }
-  end = (*c)->ReadToEnd();
-  EXPECT_EQ(end.kind, ReadEnd::kAlert) << end.Describe();
-  EXPECT_EQ(end.alert, SSL_AD_UNEXPECTED_MESSAGE) << end.Describe();
+  ReadEnd end = (*c)->ReadToEnd();
+  if (KernelKtls()) {
+    EXPECT_EQ(end.kind, ReadEnd::kAlert) << end.Describe();
+    EXPECT_EQ(end.alert, SSL_AD_UNEXPECTED_MESSAGE) << end.Describe();
+  } else {
+    EXPECT_TRUE(end.kind == ReadEnd::kEof || end.kind == ReadEnd::kError) << end.Describe();
+  }
   EXPECT_LE(end.data.size(), 16u) << "at most the limit's worth of echoes came back";
-  EXPECT_TRUE(daemon_->WaitForLog("control records in")) << daemon_->Log();
+  EXPECT_TRUE(daemon_->WaitForLog("more than 16 control records in 10s")) << daemon_->Log();
 }
 
 }  // namespace

@@ -226,6 +226,7 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   const absl::Time start = absl::Now();
   std::atomic<int> clients_ok{0}, clients_hung{0}, clients_failed{0};
   std::string first_failure;
+  std::string odd_ends;
   std::mutex failure_mu;
   for (int batch = 0; batch < kCycles / kBatch; ++batch) {
     // One of each batch is a process that exits; it subscribes first, before
@@ -259,15 +260,26 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
           opts.version = TLS1_2_VERSION;
           opts.session = mine;
         }
+        const absl::Time client_start = absl::Now();
         absl::StatusOr<std::unique_ptr<TlsClient>> c = TlsClient::Connect(d.port(), opts);
         if (!c.ok()) {
           ++clients_failed;
           std::lock_guard<std::mutex> l(failure_mu);
-          if (first_failure.empty()) first_failure = std::string(c.status().message());
+          if (first_failure.empty()) {
+            first_failure = absl::StrCat(c.status().message(), " after ",
+                                         absl::FormatDuration(absl::Now() - client_start));
+          }
           return;
         }
         if (SSL_session_reused((*c)->ssl()) == 1) ++resumed;
         ReadEnd end = (*c)->ReadToEnd();
+        if (end.kind == ReadEnd::kError || end.kind == ReadEnd::kEof) {
+          // Every connection here ends with close_notify (the subscriber
+          // closed it) or an alert (no backend took it); note the others.
+          std::lock_guard<std::mutex> l(failure_mu);
+          absl::StrAppend(&odd_ends, "client ", (*c)->LocalAddress(), ": ", end.Describe(),
+                          " after ", absl::FormatDuration(absl::Now() - client_start), "\n");
+        }
         if (end.kind == ReadEnd::kTimeout) {
           ++clients_hung;
         } else {
@@ -329,7 +341,7 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
       absl::StrAppend(&unexpected, l.line, "\n");
     }
   }
-  EXPECT_EQ(unexpected, "") << "connections that failed for another reason";
+  EXPECT_EQ(unexpected, "") << "connections that failed for another reason; clients:\n" << odd_ends;
   const int handed = outcomes[KernelKtls() ? "handed-off" : "relay"];
   EXPECT_GT(handed, kCycles / 2) << "too few handoffs";
   std::string mix;

@@ -20,8 +20,6 @@ constexpr uint8_t kClientHello = 1;       // TLS 1.2 renegotiation, client -> se
 constexpr uint8_t kNewSessionTicket = 4;  // TLS 1.3, server -> client
 constexpr uint8_t kKeyUpdate = 24;        // TLS 1.3, either way
 
-uint64_t NowMs() { return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())); }
-
 ControlVerdict Verdict(ControlAction action, std::string message) {
   ControlVerdict v;
   v.action = action;
@@ -210,6 +208,22 @@ absl::StatusOr<std::string> SealForHandoff(const Sealer& sealer, int fd, bool is
   return sealer.Seal(state, local, peer);
 }
 
+uint64_t NowMs() { return static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())); }
+
+bool ControlRecordWindow::Admit(const ControlRecordPolicy& policy, uint64_t now_ms) {
+  if (now_ms - start_ms > static_cast<uint64_t>(absl::ToInt64Milliseconds(policy.window))) {
+    start_ms = now_ms;
+    records = 0;
+  }
+  return ++records <= policy.max_records_per_window;
+}
+
+void LogControlRecordLimit(uint64_t connection_id, const ControlRecordPolicy& policy) {
+  TLSD_LOG(Warning) << "conn=" << connection_id << " more than " << policy.max_records_per_window
+                    << " control records in " << absl::FormatDuration(policy.window)
+                    << ": ending the connection";
+}
+
 absl::StatusOr<ControlVerdict> AnswerControlRecord(const Sealer& sealer,
                                                    const ControlRecordPolicy& policy,
                                                    const ControlRecord& record, int fd) {
@@ -237,16 +251,12 @@ absl::StatusOr<ControlVerdict> AnswerControlRecord(const Sealer& sealer,
         "older state)");
   }
 
-  const uint64_t now = NowMs();
-  if (now - state.window_start_ms >
-      static_cast<uint64_t>(absl::ToInt64Milliseconds(policy.window))) {
-    state.window_start_ms = now;
-    state.window_records = 0;
-  }
-  if (++state.window_records > policy.max_records_per_window) {
-    TLSD_LOG(Warning) << "conn=" << state.connection_id << " more than "
-                      << policy.max_records_per_window << " control records in "
-                      << absl::FormatDuration(policy.window) << ": ending the connection";
+  ControlRecordWindow window{state.window_records, state.window_start_ms};
+  const bool admitted = window.Admit(policy, NowMs());
+  state.window_records = window.records;
+  state.window_start_ms = window.start_ms;
+  if (!admitted) {
+    LogControlRecordLimit(state.connection_id, policy);
     return Fail(fd, kAlertUnexpectedMessage, "too many control records: connection ended");
   }
 

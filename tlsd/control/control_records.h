@@ -16,6 +16,24 @@ struct ControlRecordPolicy {
   absl::Duration window = absl::Seconds(10);
 };
 
+// ControlRecordWindow counts control records against the policy: Admit
+// returns false once more than max_records_per_window arrived within one
+// window. The kTLS path keeps it in the sealed state, the relay in its
+// connection.
+struct ControlRecordWindow {
+  uint32_t records = 0;
+  uint64_t start_ms = 0;  // CLOCK_REALTIME ms
+
+  bool Admit(const ControlRecordPolicy& policy, uint64_t now_ms);
+};
+
+// LogControlRecordLimit logs, once per connection that hit the limit, why it
+// is being ended.
+void LogControlRecordLimit(uint64_t connection_id, const ControlRecordPolicy& policy);
+
+// NowMs is CLOCK_REALTIME in ms: sealed windows outlive a tlsd restart.
+uint64_t NowMs();
+
 // AnswerControlRecord acts on one control record that a worker met on the
 // kTLS socket `fd` (ARCHITECTURE.md "Control records"): answers
 // close_notify, logs fatal alerts, rekeys on TLS 1.3 KeyUpdate (where the

@@ -54,12 +54,28 @@ struct Conn {
   bool tls_eof = false, app_eof = false;
   bool app_write_shut = false, tls_write_shut = false;
   uint32_t tcp_events = 0, app_events = 0;
+  // Post-handshake handshake messages (KeyUpdates, renegotiation attempts)
+  // received while relaying, held to the same limit as on kTLS handoffs.
+  ControlRecordWindow control_window;
+  bool control_over_limit = false;
+  const ControlRecordPolicy* control_policy = nullptr;
 };
 
 namespace {
 
 constexpr size_t kRelayChunk = 16 * 1024;  // one TLS record's worth
-constexpr int kMaxAcceptsPerWakeup = 64;   // fairness between listeners
+
+// OnRelayMessage is OpenSSL's message callback for relayed connections: it
+// counts each handshake message the peer sends after the handshake. OpenSSL
+// answers them itself (a KeyUpdate costs a key derivation), so a storm would
+// otherwise burn tlsd's CPU; PumpRelay ends the connection over the limit.
+void OnRelayMessage(int write_p, int /*version*/, int content_type, const void* /*buf*/,
+                    size_t /*len*/, SSL* /*ssl*/, void* arg) {
+  if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE) return;
+  Conn& c = *static_cast<Conn*>(arg);
+  if (!c.control_window.Admit(*c.control_policy, NowMs())) c.control_over_limit = true;
+}
+constexpr int kMaxAcceptsPerWakeup = 64;  // fairness between listeners
 constexpr absl::Duration kQueueRetryInterval = absl::Milliseconds(20);
 
 WireAddress LocalAddress(int fd) {
@@ -388,6 +404,9 @@ void Engine::TryHandoff(Conn& c) {
     rt_.stats.handoffs_relay.fetch_add(1, std::memory_order_relaxed);
     LogConnOutcome({&c.info, "relay", c.info.path_reason, c.handshake_time, false});
     c.state = Conn::State::kRelay;
+    c.control_policy = &rt_.control_policy;
+    SSL_set_msg_callback_arg(c.ssl.get(), &c);
+    SSL_set_msg_callback(c.ssl.get(), &OnRelayMessage);
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u64 = Key(Kind::kApp, c.id);
@@ -519,6 +538,10 @@ void Engine::PumpRelay(Conn& c) {
       c.to_app.resize(kRelayChunk);
       ERR_clear_error();
       int n = SSL_read(ssl, c.to_app.data(), static_cast<int>(c.to_app.size()));
+      if (c.control_over_limit) {
+        LogControlRecordLimit(c.info.connection_id, *c.control_policy);
+        return fail("too many control records: connection ended");
+      }
       if (n > 0) {
         c.to_app.resize(n);
         c.to_app_off = 0;
