@@ -116,12 +116,12 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
       if (e == EAGAIN || e == EINTR) {
         return -e;
       }
-      // EBADMSG (bad record), ECONNRESET, EKEYEXPIRED (a KeyUpdate paused RX:
-      // the relay of issue 4 will handle it) ...: the connection is unusable.
+      // EBADMSG (bad record), ECONNRESET, EKEYEXPIRED (RX paused after a
+      // KeyUpdate that tlsd did not answer) ...: the connection is unusable.
       tx_closed_.store(true);
       return Fail(-e);
     }
-    if (rec->len == 0) {
+    if (rec->len == 0 && rec->record_type == tlsd::kRecordApplicationData) {
       // TCP FIN without close_notify: a truncation the application may care
       // about, visible as last_alert() != 0.
       read_state_ = ReadState::kEof;

@@ -16,8 +16,8 @@ enum class RecordAction {
   kSkip,           // an alert that does not end the connection: read on
   kFatalAlert,     // the peer aborted the connection: -ECONNRESET
   kHandshake,      // post-handshake message (KeyUpdate, NewSessionTicket,
-                   // HelloRequest): to be handed to tlsd by the control-record
-                   // relay (issue 4); until then -EPROTO
+                   // HelloRequest): handed to tlsd by the control-record
+                   // relay (control_relay.h); -EPROTO if that fails
   kProtocolError,  // a record that may not appear here: -EPROTO, and send
                    // `reply_alert` as a fatal alert
 };

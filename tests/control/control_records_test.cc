@@ -895,6 +895,15 @@ TEST_F(Tls13ControlRecordsTest, ClientHelloIsUnexpectedMessage) {
   ExpectClientGets(l, kRecordAlert, Bytes({kAlertLevelFatal, kAlertUnexpectedMessage}));
 }
 
+// RFC 8446 5.1: zero-length handshake fragments are not allowed.
+TEST_F(Tls13ControlRecordsTest, EmptyHandshakeRecordIsUnexpectedMessage) {
+  TLSD_REQUIRE_KTLS_OR_SKIP();
+  TLSD_ASSERT_OK_AND_ASSIGN(Link l, Handoff(kParams, 650));
+  ExpectVerdict(Answer(l, kRecordHandshake, Bytes({})), ControlAction::kFailed,
+                kAlertUnexpectedMessage, "empty handshake record");
+  ExpectClientGets(l, kRecordAlert, Bytes({kAlertLevelFatal, kAlertUnexpectedMessage}));
+}
+
 // An alert record is exactly two bytes.
 TEST_F(Tls13ControlRecordsTest, AlertOfWrongLengthIsDecodeError) {
   TLSD_REQUIRE_KTLS_OR_SKIP();

@@ -81,7 +81,7 @@ const std::vector<Row>& Rows() {
       {"alert_level_zero", 21, {0, 40}, k13, Proto(tlsd::kAlertDecodeError)},
       {"alert_level_three", 21, {3, 0}, k12, Proto(tlsd::kAlertDecodeError)},
 
-      // Post-handshake handshake messages: for tlsd (issue 4), -EPROTO now.
+      // Post-handshake handshake messages: for tlsd (the control-record relay).
       {"key_update", 22, {24, 0, 0, 1, 1}, k13, kHandshake},
       {"new_session_ticket", 22, {4, 0, 0, 0}, k13, kHandshake},
       {"hello_request", 22, {0, 0, 0, 0}, k12, kHandshake},

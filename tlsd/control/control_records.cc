@@ -105,6 +105,8 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
   absl::StatusOr<KtlsCipher> cipher = KtlsCipherFromSuiteId(state.cipher_suite);
   std::string done;
   bool sent_no_renegotiation = false;
+  // RFC 8446 5.1 (and RFC 5246 6.2.1): no zero-length handshake fragments.
+  if (payload.empty()) return Fail(fd, kAlertUnexpectedMessage, "empty handshake record");
   // One record may carry several handshake messages.
   while (!payload.empty()) {
     if (payload.size() < 4) return Fail(fd, kAlertDecodeError, "truncated handshake message");
