@@ -511,6 +511,9 @@ if [[ $total_p -eq 0 ]]; then
   reasons+=("zero tests passed")
 fi
 
+# The summary also goes to <work>/<kernel>/summary.txt: ctest shows a passing
+# test's output only with -V, and scripts/test.sh prints these files.
+exec > >(tee "$lane/summary.txt")
 echo "----- vm-lane summary ($kernel, ${elapsed}s wall, console: $console) -----"
 echo "TLSD-VM-KERNEL: ${vm_release:-<none>}"
 printf '%s\n' "${summary_lines[@]}"
