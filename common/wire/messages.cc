@@ -7,8 +7,10 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/base/logging.h"
 #include "common/wire/byte_io.h"
 
@@ -92,6 +94,77 @@ absl::StatusOr<Hello> Hello::Decode(absl::Span<const uint8_t> in) {
     return absl::InvalidArgumentError("HELLO: backend name is not [A-Za-z0-9_.-]{1,64}");
   }
   return Hello{std::string(backend)};
+}
+
+bool IsValidHost(absl::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  in6_addr a6;
+  in_addr a4;
+  const std::string h(host);
+  if (inet_pton(AF_INET, h.c_str(), &a4) == 1 || inet_pton(AF_INET6, h.c_str(), &a6) == 1) {
+    return true;
+  }
+  if (host.back() == '.') host.remove_suffix(1);
+  if (host.empty()) return false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+std::vector<uint8_t> ConnectRequest::Encode() const {
+  ByteWriter w;
+  w.WriteU8Prefixed(profile);
+  w.WriteU8Prefixed(host);
+  w.WriteU16(port);
+  w.WriteU8Prefixed(sni);
+  TLSD_CHECK(alpn.size() <= kMaxConnectAlpn);
+  w.WriteU8(static_cast<uint8_t>(alpn.size()));
+  for (const std::string& p : alpn) w.WriteU8Prefixed(p);
+  return w.Take();
+}
+
+absl::StatusOr<ConnectRequest> ConnectRequest::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  ConnectRequest m;
+  absl::string_view profile, host, sni;
+  uint8_t num_alpn = 0;
+  if (!r.ReadU8Prefixed(&profile) || !r.ReadU8Prefixed(&host) || !r.ReadU16(&m.port) ||
+      !r.ReadU8Prefixed(&sni) || !r.ReadU8(&num_alpn)) {
+    return Malformed("CONNECT");
+  }
+  if (num_alpn > kMaxConnectAlpn) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CONNECT: more than ", kMaxConnectAlpn, " ALPN protocols"));
+  }
+  for (uint8_t i = 0; i < num_alpn; ++i) {
+    absl::string_view p;
+    if (!r.ReadU8Prefixed(&p)) return Malformed("CONNECT");
+    if (p.empty() || !IsPrintable(p)) {
+      return absl::InvalidArgumentError("CONNECT: an ALPN protocol is empty or not printable");
+    }
+    m.alpn.emplace_back(p);
+  }
+  if (!r.empty()) return Malformed("CONNECT");
+  if (!IsValidServiceName(profile)) {
+    return absl::InvalidArgumentError("CONNECT: profile name is not [A-Za-z0-9_.-]{1,64}");
+  }
+  if (!IsValidHost(host)) {
+    return absl::InvalidArgumentError("CONNECT: host is neither a DNS name nor an IP address");
+  }
+  if (m.port == 0) return absl::InvalidArgumentError("CONNECT: port 0");
+  if (!sni.empty() && !IsValidHost(sni)) {
+    return absl::InvalidArgumentError("CONNECT: sni is not a DNS name");
+  }
+  m.profile = std::string(profile);
+  m.host = std::string(host);
+  m.sni = std::string(sni);
+  return m;
 }
 
 std::vector<uint8_t> ErrorMsg::Encode() const {

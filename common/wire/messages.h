@@ -31,6 +31,30 @@ struct Hello {
   static absl::StatusOr<Hello> Decode(absl::Span<const uint8_t> in);
 };
 
+// CONNECT: a local app asks tlsd for an outgoing TLS connection. tlsd checks
+// the app's SO_PEERCRED against `profile`'s policy and the destination
+// against its patterns, connects, verifies the server (chain and `host`),
+// installs kTLS and answers CONNECT_REPLY with the socket and a
+// ConnectionInfo, or ERROR. `host` is a DNS name or a numeric IPv4/IPv6
+// address (no brackets); `sni` defaults to `host` when it is a name.
+inline constexpr size_t kMaxConnectAlpn = 8;
+
+struct ConnectRequest {
+  std::string profile;
+  std::string host;  // 1..253 bytes: LDH labels, or an IP address
+  uint16_t port = 0;
+  std::string sni;                // empty: host (if a name), none for an address
+  std::vector<std::string> alpn;  // preference order, each 1..255 printable bytes
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<ConnectRequest> Decode(absl::Span<const uint8_t> in);
+  bool operator==(const ConnectRequest&) const = default;
+};
+
+// IsValidHost accepts a DNS name (letters, digits, '-', dots; labels of
+// 1..63, total 1..253, optional final dot) or a numeric IPv4/IPv6 address.
+bool IsValidHost(absl::string_view host);
+
 // ERROR: `code` is a positive errno value (EACCES for a refused subscriber,
 // ECONNREFUSED for an unknown backend, ...); `message` says why in words.
 struct ErrorMsg {

@@ -351,6 +351,66 @@ TEST(ServiceNameTest, Charset) {
 }
 
 // ---------------------------------------------------------------------------
+// CONNECT
+
+TEST(ConnectRequestTest, GoldenEncodingAndRoundTrip) {
+  ConnectRequest m{"upstream", "api.example.com", 8443, "", {"h2", "http/1.1"}};
+  std::vector<uint8_t> wire = m.Encode();
+  EXPECT_EQ(wire, Bytes()
+                      .Str8("upstream")
+                      .Str8("api.example.com")
+                      .U16(8443)
+                      .Str8("")
+                      .U8(2)
+                      .Str8("h2")
+                      .Str8("http/1.1")
+                      .Take());
+  absl::StatusOr<ConnectRequest> back = ConnectRequest::Decode(wire);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, m);
+}
+
+TEST(ConnectRequestTest, RejectsEveryTruncationAndTrailingBytes) {
+  std::vector<uint8_t> wire = ConnectRequest{"p", "h", 1, "s", {"a"}}.Encode();
+  for (size_t len = 0; len < wire.size(); ++len) {
+    SCOPED_TRACE(len);
+    ExpectInvalid(ConnectRequest::Decode(absl::MakeConstSpan(wire.data(), len)).status(),
+                  "CONNECT: malformed");
+  }
+  wire.push_back(0);
+  ExpectInvalid(ConnectRequest::Decode(wire).status(), "CONNECT: malformed");
+}
+
+TEST(ConnectRequestTest, RejectsBadFields) {
+  auto decode = [](ConnectRequest m) {
+    // Encode checks only what its prefixes need; Decode validates.
+    return ConnectRequest::Decode(m.Encode()).status();
+  };
+  ExpectInvalid(decode({"bad name", "h", 1, "", {}}), "CONNECT: profile name");
+  ExpectInvalid(decode({"p", "", 1, "", {}}), "CONNECT: host");
+  ExpectInvalid(decode({"p", "a..b", 1, "", {}}), "CONNECT: host");
+  ExpectInvalid(decode({"p", "-a.b", 1, "", {}}), "CONNECT: host");
+  ExpectInvalid(decode({"p", "a_b.c", 1, "", {}}), "CONNECT: host");
+  ExpectInvalid(decode({"p", "h", 0, "", {}}), "CONNECT: port 0");
+  ExpectInvalid(decode({"p", "h", 1, "x y", {}}), "CONNECT: sni");
+  ExpectInvalid(decode({"p", "h", 1, "", {std::string("a\nb")}}), "CONNECT: an ALPN");
+  std::vector<uint8_t> nine = Bytes().Str8("p").Str8("h").U16(1).Str8("").U8(9).Take();
+  ExpectInvalid(ConnectRequest::Decode(nine).status(), "CONNECT: more than 8 ALPN");
+}
+
+TEST(HostTest, NamesAndAddresses) {
+  for (absl::string_view ok : {"localhost", "a.b.c", "xn--bcher-kva.example", "EXAMPLE.com.",
+                               "127.0.0.1", "::1", "2001:db8::7", "a-b.c"}) {
+    EXPECT_TRUE(IsValidHost(ok)) << ok;
+  }
+  EXPECT_TRUE(IsValidHost(std::string(63, 'a') + ".b"));
+  EXPECT_FALSE(IsValidHost(std::string(64, 'a') + ".b"));
+  for (absl::string_view bad : {"", ".", "a..b", "a b", "[::1]", "a/b", "-a", "a-", "a_b"}) {
+    EXPECT_FALSE(IsValidHost(bad)) << bad;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // ERROR
 
 TEST(ErrorMsgTest, GoldenEncodingAndRoundTrip) {
