@@ -261,7 +261,9 @@ constexpr absl::string_view kAllKeys[] = {
     // [[service.route]]
     "sni",
     // [[backend]]
-    "mode", "socket", "allow_uids", "allow_gids", "queue_limit", "queue_timeout_ms"};
+    "mode", "socket", "allow_uids", "allow_gids", "queue_limit", "queue_timeout_ms",
+    // [[client_profile]]
+    "destinations", "ca_file", "connect_timeout_ms", "session_resumption"};
 
 std::string ReadWholeFile(const char* path) {
   std::string out;
@@ -556,8 +558,85 @@ const BrokenCase kBroken[] = {
     {"GlobalIsArray", "[[global]]\nthreads = 1\n",
      "t.toml:1: global must be a table ([global]), got array"},
     {"NoServices", "[global]\nthreads = 2\n" PUSH_APP,
-     "t.toml:1: no [[service]] is defined: tlsd would have nothing to do"},
+     "t.toml:1: no [[service]] or [[client_profile]] is defined: tlsd would have nothing "
+     "to do"},
+    {"ProfileWithoutDestinations", "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\n",
+     "t.toml:1: client profile 'up' is missing required key 'destinations' (HOST:PORT patterns "
+     "it may connect to)"},
+    {"ProfileWithoutAllowList", "[[client_profile]]\nname = \"up\"\ndestinations = [\"a:1\"]\n",
+     "t.toml:1: client profile 'up' has no allow_uids or allow_gids: no local user could use it"},
+    {"ProfileDestinationWithoutPort",
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"example.com\"]\n",
+     "t.toml:4: destination 'example.com' is not HOST:PORT (HOST a name, *.name, *, an IPv4 "
+     "address or [IPv6]; PORT a number or *)"},
+    {"ProfileDestinationBadPort",
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"a.b:0\"]\n",
+     "t.toml:4: destination 'a.b:0': port '0' is not 1..65535 or *"},
+    {"ProfileDestinationBadHost",
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"a_b:443\"]\n",
+     "t.toml:4: destination 'a_b:443': 'a_b' is not a DNS name, *.name, * or an address (IPv6 "
+     "in brackets)"},
+    {"ProfileDestinationBareIpv6",
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"::1:443\"]\n",
+     "t.toml:4: destination '::1:443': '::1' is not a DNS name, *.name, * or an address (IPv6 "
+     "in brackets)"},
+    {"ProfileCertWithoutKey",
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"*:443\"]\n"
+     "cert = \"/c\"\n",
+     "t.toml:5: client profile 'up' has cert without key: a client identity needs both"},
+    {"DuplicateProfile",
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"*:443\"]\n"
+     "[[client_profile]]\nname = \"up\"\nallow_uids = [0]\ndestinations = [\"*:443\"]\n",
+     "t.toml:6: duplicate client profile name 'up' (first defined at line 2)"},
 };
+
+TEST(ClientProfileTest, ParsesAndMatchesDestinations) {
+  absl::StatusOr<Config> config = ParseConfig(R"([[client_profile]]
+name = "up"
+allow_uids = [0]
+allow_gids = [0]
+destinations = ["api.Example.com:443", "*.internal:*", "127.0.0.1:8443", "[::1]:8443"]
+ca_file = "/etc/ssl/ca.pem"
+cert = "/c"
+key = "/k"
+min_version = "1.3"
+connect_timeout_ms = 2500
+ktls = "require"
+session_resumption = false
+)",
+                                              "t.toml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->client_profiles.size(), 1u);
+  const ClientProfileConfig& p = config->client_profiles[0];
+  EXPECT_EQ(p.name, "up");
+  EXPECT_EQ(p.line, 1);
+  EXPECT_EQ(p.ca_file, "/etc/ssl/ca.pem");
+  EXPECT_EQ(p.cert_path, "/c");
+  EXPECT_EQ(p.min_version, 0x0304);
+  EXPECT_EQ(p.connect_timeout_ms, 2500u);
+  EXPECT_EQ(p.ktls, KtlsPolicy::kRequire);
+  EXPECT_FALSE(p.session_resumption);
+  EXPECT_EQ(config->FindClientProfile("up"), &p);
+  EXPECT_EQ(config->FindClientProfile("down"), nullptr);
+  ASSERT_EQ(p.destinations.size(), 4u);
+  auto allowed = [&](absl::string_view host, uint16_t port) {
+    for (const DestinationPattern& d : p.destinations) {
+      if (d.Matches(host, port)) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(allowed("api.example.com", 443));
+  EXPECT_TRUE(allowed("API.EXAMPLE.COM.", 443));
+  EXPECT_FALSE(allowed("api.example.com", 444));
+  EXPECT_FALSE(allowed("x.api.example.com", 443));
+  EXPECT_TRUE(allowed("db.internal", 5432));
+  EXPECT_TRUE(allowed("a.b.internal", 1));
+  EXPECT_FALSE(allowed("internal", 1)) << "*.internal is below internal, not internal itself";
+  EXPECT_FALSE(allowed("evilinternal", 1));
+  EXPECT_TRUE(allowed("127.0.0.1", 8443));
+  EXPECT_FALSE(allowed("127.0.0.2", 8443));
+  EXPECT_TRUE(allowed("::1", 8443));
+}
 
 // Printed by gtest when a case fails; the default is a hex dump.
 void PrintTo(const BrokenCase& c, std::ostream* os) { *os << c.name; }

@@ -37,6 +37,7 @@
 #include "common/base/errno_status.h"
 #include "common/base/status_macros.h"
 #include "common/base/unique_fd.h"
+#include "common/wire/messages.h"
 
 namespace tlsd {
 namespace {
@@ -374,6 +375,9 @@ struct ServiceLines {
 struct BackendLines {
   int name = 0;
 };
+struct ProfileLines {
+  int name = 0;
+};
 
 class Parser {
  public:
@@ -424,6 +428,9 @@ class Parser {
   absl::Status ParseRoute(const toml::table& table, RouteConfig& out, int& backend_line) const;
   absl::Status ParseBackend(const toml::table& table, BackendConfig& out,
                             BackendLines& lines) const;
+  absl::Status ParseClientProfile(const toml::table& table, ClientProfileConfig& out,
+                                  ProfileLines& lines) const;
+  absl::StatusOr<DestinationPattern> ParseDestination(absl::string_view text, int line) const;
   absl::Status CheckRoutes(const ServiceConfig& service) const;
   absl::Status CrossCheck(const Config& config, const std::vector<ServiceLines>& service_lines,
                           const std::vector<BackendLines>& backend_lines) const;
@@ -1221,6 +1228,171 @@ absl::Status Parser::ParseBackend(const toml::table& table, BackendConfig& out,
   return absl::OkStatus();
 }
 
+absl::StatusOr<DestinationPattern> Parser::ParseDestination(absl::string_view text,
+                                                             int line) const {
+  DestinationPattern d;
+  d.text = std::string(text);
+  const size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return Error(line, absl::StrCat("destination ", Quote(text),
+                                    " is not HOST:PORT (HOST a name, *.name, *, an IPv4 "
+                                    "address or [IPv6]; PORT a number or *)"));
+  }
+  absl::string_view host = text.substr(0, colon);
+  absl::string_view port = text.substr(colon + 1);
+  if (port == "*") {
+    d.any_port = true;
+  } else {
+    int p = 0;
+    if (!absl::SimpleAtoi(port, &p) || p < 1 || p > 65535 || port.front() == '+') {
+      return Error(line, absl::StrCat("destination ", Quote(text), ": port ", Quote(port),
+                                      " is not 1..65535 or *"));
+    }
+    d.port = static_cast<uint16_t>(p);
+  }
+  if (host == "*") {
+    d.any_host = true;
+    return d;
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    in6_addr a6;
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &a6) != 1) {
+      return Error(line, absl::StrCat("destination ", Quote(text), ": ", Quote(host),
+                                      " is not an IPv6 address"));
+    }
+    d.host = std::string(host);
+    return d;
+  }
+  if (absl::StartsWith(host, "*.")) {
+    d.suffix = true;
+    host.remove_prefix(2);
+  }
+  if (!IsValidHost(host) || host.find(':') != absl::string_view::npos) {
+    return Error(line, absl::StrCat("destination ", Quote(text), ": ", Quote(host),
+                                    " is not a DNS name, *.name, * or an address "
+                                    "(IPv6 in brackets)"));
+  }
+  d.host = absl::AsciiStrToLower(host);
+  return d;
+}
+
+absl::Status Parser::ParseClientProfile(const toml::table& table, ClientProfileConfig& out,
+                                        ProfileLines& lines) const {
+  out.line = LineOf(table);
+  int min_version_line = 0;
+  int max_version_line = 0;
+  int cert_line = 0;
+  int key_line = 0;
+  bool has_destinations = false;
+  TLSD_RETURN_IF_ERROR(ForEachKey(
+      table, "[[client_profile]]",
+      {
+          {"name",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.name, ReadName(k));
+             lines.name = k.line;
+             return absl::OkStatus();
+           }},
+          {"allow_uids",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.allow_uids, ReadIds(k, IdKind::kUser));
+             return absl::OkStatus();
+           }},
+          {"allow_gids",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.allow_gids, ReadIds(k, IdKind::kGroup));
+             return absl::OkStatus();
+           }},
+          {"destinations",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(auto texts, ReadStringArray(k));
+             if (texts.empty()) {
+               return Error(k.line, "destinations is empty: the profile could reach nothing");
+             }
+             for (const auto& [text, line] : texts) {
+               TLSD_ASSIGN_OR_RETURN(DestinationPattern d, ParseDestination(text, line));
+               out.destinations.push_back(std::move(d));
+             }
+             has_destinations = true;
+             return absl::OkStatus();
+           }},
+          {"ca_file",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.ca_file, ReadAbsolutePath(k));
+             return absl::OkStatus();
+           }},
+          {"cert",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.cert_path, ReadAbsolutePath(k));
+             cert_line = k.line;
+             return absl::OkStatus();
+           }},
+          {"key",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.key_path, ReadAbsolutePath(k));
+             key_line = k.line;
+             return absl::OkStatus();
+           }},
+          {"min_version",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.min_version, ReadVersion(k));
+             min_version_line = k.line;
+             return absl::OkStatus();
+           }},
+          {"max_version",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.max_version, ReadVersion(k));
+             max_version_line = k.line;
+             return absl::OkStatus();
+           }},
+          {"connect_timeout_ms",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 100, 600000));
+             out.connect_timeout_ms = static_cast<uint32_t>(v);
+             return absl::OkStatus();
+           }},
+          {"ktls",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.ktls,
+                                   ReadEnum<KtlsPolicy>(k, {{"require", KtlsPolicy::kRequire},
+                                                            {"prefer", KtlsPolicy::kPrefer}}));
+             return absl::OkStatus();
+           }},
+          {"session_resumption",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.session_resumption, ReadBool(k));
+             return absl::OkStatus();
+           }},
+      }));
+  if (lines.name == 0) {
+    return Error(out.line, "[[client_profile]] is missing required key 'name'");
+  }
+  if (!has_destinations) {
+    return Error(out.line, absl::StrCat("client profile ", Quote(out.name),
+                                        " is missing required key 'destinations' "
+                                        "(HOST:PORT patterns it may connect to)"));
+  }
+  if (out.allow_uids.empty() && out.allow_gids.empty()) {
+    return Error(out.line, absl::StrCat("client profile ", Quote(out.name),
+                                        " has no allow_uids or allow_gids: no local user "
+                                        "could use it"));
+  }
+  if ((cert_line == 0) != (key_line == 0)) {
+    return Error(std::max(cert_line, key_line),
+                 absl::StrCat("client profile ", Quote(out.name), " has ",
+                              cert_line != 0 ? "cert without key" : "key without cert",
+                              ": a client identity needs both"));
+  }
+  if (out.min_version > out.max_version) {
+    return Error(
+        std::max(min_version_line, max_version_line),
+        absl::StrCat("min_version '", VersionName(out.min_version),
+                     "' is greater than max_version '", VersionName(out.max_version), "'"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Parser::CrossCheck(const Config& config,
                                 const std::vector<ServiceLines>& service_lines,
                                 const std::vector<BackendLines>& backend_lines) const {
@@ -1384,22 +1556,28 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
   config.source = source_;
   std::vector<ServiceLines> service_lines;
   std::vector<BackendLines> backend_lines;
+  std::vector<ProfileLines> profile_lines;
 
   // First pass: every table on its own, in file order, so the first error
   // reported is the first one in the file. [[service]] and [[backend]]
   // elements are interleaved by their header lines.
   struct Unit {
     int line;
-    enum class Kind { kGlobal, kService, kBackend } kind;
+    enum class Kind { kGlobal, kService, kBackend, kProfile } kind;
     const Entry* entry;
     const toml::table* table;
   };
   std::vector<Entry> top = EntriesInOrder(root);
   std::vector<Unit> units;
-  const std::vector<std::string> top_keys = {"global", "service", "backend"};
+  const std::vector<std::string> top_keys = {"global", "service", "backend", "client_profile"};
   for (const Entry& e : top) {
     if (e.key == "global") {
       units.push_back({e.line, Unit::Kind::kGlobal, &e, nullptr});
+    } else if (e.key == "client_profile") {
+      TLSD_ASSIGN_OR_RETURN(auto tables, ReadTableArray(e, "[[client_profile]]"));
+      for (const toml::table* t : tables) {
+        units.push_back({LineOf(*t), Unit::Kind::kProfile, &e, t});
+      }
     } else if (e.key == "service" || e.key == "backend") {
       TLSD_ASSIGN_OR_RETURN(auto tables,
                             ReadTableArray(e, e.key == "service" ? "[[service]]" : "[[backend]]"));
@@ -1431,10 +1609,28 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
         TLSD_RETURN_IF_ERROR(
             ParseBackend(*unit.table, config.backends.back(), backend_lines.back()));
         break;
+      case Unit::Kind::kProfile:
+        config.client_profiles.emplace_back();
+        profile_lines.emplace_back();
+        TLSD_RETURN_IF_ERROR(ParseClientProfile(*unit.table, config.client_profiles.back(),
+                                                profile_lines.back()));
+        break;
     }
   }
-  if (config.services.empty()) {
-    return Error(1, "no [[service]] is defined: tlsd would have nothing to do");
+  if (config.services.empty() && config.client_profiles.empty()) {
+    return Error(1,
+                 "no [[service]] or [[client_profile]] is defined: tlsd would have nothing "
+                 "to do");
+  }
+  for (size_t i = 0; i < config.client_profiles.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (config.client_profiles[j].name == config.client_profiles[i].name) {
+        return Error(profile_lines[i].name,
+                     absl::StrCat("duplicate client profile name ",
+                                  Quote(config.client_profiles[i].name), " (first defined at line ",
+                                  profile_lines[j].name, ")"));
+      }
+    }
   }
 
   // Second pass: references and uniqueness across tables.
@@ -1451,6 +1647,22 @@ const BackendConfig* Config::FindBackend(absl::string_view name) const {
     }
   }
   return nullptr;
+}
+
+const ClientProfileConfig* Config::FindClientProfile(absl::string_view name) const {
+  for (const ClientProfileConfig& p : client_profiles) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+bool DestinationPattern::Matches(absl::string_view want_host, uint16_t want_port) const {
+  if (!any_port && want_port != port) return false;
+  if (any_host) return true;
+  std::string h = absl::AsciiStrToLower(want_host);
+  if (!h.empty() && h.back() == '.') h.pop_back();
+  if (suffix) return absl::EndsWith(h, absl::StrCat(".", host));
+  return h == host;
 }
 
 const ServiceConfig* Config::FindService(absl::string_view name) const {

@@ -143,6 +143,42 @@ struct BackendConfig {
   uint32_t queue_timeout_ms = 2000;
 };
 
+// DestinationPattern is one entry of a client profile's `destinations`:
+// "HOST:PORT" where HOST is a DNS name, "*.example.com" (any name under
+// example.com, at any depth, not example.com itself), "*" (any host), an
+// IPv4 address or a bracketed IPv6 address; PORT is a number or "*".
+struct DestinationPattern {
+  std::string host;  // lowercase; "" when any_host; without "*." when suffix
+  bool any_host = false;
+  bool suffix = false;  // "*.host"
+  uint16_t port = 0;    // 0 when any_port
+  bool any_port = false;
+  std::string text;  // as written
+
+  // Matches reports whether `host` (a name, any case, or an address as the
+  // app wrote it, without brackets) and `port` fall under this pattern.
+  bool Matches(absl::string_view host, uint16_t port) const;
+};
+
+// ClientProfileConfig is one [[client_profile]]: who may ask tlsd for
+// outgoing connections (CONNECT), to where, and how tlsd verifies and
+// presents itself. line is the table's header line.
+struct ClientProfileConfig {
+  std::string name;
+  int line = 0;
+  std::vector<uint32_t> allow_uids;  // at least one of the two lists
+  std::vector<uint32_t> allow_gids;
+  std::vector<DestinationPattern> destinations;  // >= 1
+  std::string ca_file;   // empty: OpenSSL's default trust store
+  std::string cert_path;  // client identity (both or neither)
+  std::string key_path;
+  uint16_t min_version = 0x0303;
+  uint16_t max_version = 0x0304;
+  uint32_t connect_timeout_ms = 10000;  // TCP connect and handshake together
+  KtlsPolicy ktls = KtlsPolicy::kPrefer;
+  bool session_resumption = true;  // keep sessions per destination and resume
+};
+
 // GlobalConfig is the [global] table: process-wide settings.
 struct GlobalConfig {
   uint32_t threads = 0;  // handshake threads; 0 = one per online CPU
@@ -160,7 +196,10 @@ struct Config {
   GlobalConfig global;
   std::vector<ServiceConfig> services;
   std::vector<BackendConfig> backends;
+  std::vector<ClientProfileConfig> client_profiles;
 
+  // FindClientProfile returns the profile called `name`, or nullptr.
+  const ClientProfileConfig* FindClientProfile(absl::string_view name) const;
   // FindBackend returns the backend called `name`, or nullptr. The pointer
   // is into `backends` and lives as long as this Config is not modified.
   const BackendConfig* FindBackend(absl::string_view name) const;
