@@ -180,7 +180,7 @@ absl::StatusOr<RecordRead> RecvTlsRecord(int fd, absl::Span<uint8_t> buf, int fl
   if (!record_type.ok()) {
     return record_type.status();
   }
-  return RecordRead{*record_type, static_cast<size_t>(n)};
+  return RecordRead{*record_type, static_cast<size_t>(n), (msg.msg_flags & MSG_EOR) != 0};
 }
 
 absl::Status SendTlsRecord(int fd, uint8_t record_type, absl::Span<const uint8_t> payload) {

@@ -108,6 +108,9 @@ struct RecordRead {
   // larger than the buffer is returned in pieces; the next call returns the
   // rest with the same type.
   size_t len = 0;
+  // The kernel said the record ended here (MSG_EOR): for a non-data record
+  // returned in pieces, false until the last piece.
+  bool end_of_record = false;
 };
 
 // RecvTlsRecord does one recvmsg(fd, buf, flags) with room for the

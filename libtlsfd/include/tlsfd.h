@@ -261,6 +261,47 @@ TLSFD_EXPORT void tlsfd_server_free(tlsfd_server* srv);
  * use tlsfd_read(). Returns -EINVAL for NULL. */
 TLSFD_EXPORT int tlsfd_conn_fd(const tlsfd_conn* conn);
 
+/* Outgoing connections. tlsd connects, runs the TLS handshake with the
+ * client profile's trust store and identity (the app never holds the key),
+ * verifies the server's chain and name (always), installs kTLS and returns
+ * the socket; tlsd relays when the kernel cannot take the session. Which
+ * local users may use which profile, to which destinations, is tlsd's
+ * configuration ([[client_profile]] in tlsd.conf(5)).
+ *
+ * struct_size must be set to sizeof(struct tlsfd_connect_params). */
+struct tlsfd_connect_params {
+  size_t struct_size;
+  const char* profile;     /* client profile name */
+  const char* host;        /* DNS name or IP address (no brackets) */
+  uint16_t port;           /* 1..65535 */
+  const char* sni;         /* NULL: `host` when it is a name */
+  const char* const* alpn; /* NULL, or a NULL-terminated list (at most 8) */
+};
+
+/* tlsfd_connect asks tlsd (at `control_socket`, e.g.
+ * "/run/tlsd/control.sock") for a connection and waits for it (tlsd bounds
+ * the wait by the profile's connect_timeout_ms). `flags` may hold
+ * TLSFD_CONN_NONBLOCK. The connection is used like an accepted one:
+ * tlsfd_read/write/close, tlsfd_conn_info (service and backend carry the
+ * profile's name; peer is the server).
+ *
+ * Errors, with tlsd's reason in tlsfd_last_error():
+ *   -EACCES         this user may not use the profile, or the destination is
+ *                   not one of its patterns
+ *   -ENOENT         no such profile; or the control socket does not exist
+ *   -EKEYREJECTED   the server's certificate failed verification (unknown
+ *                   CA, name mismatch, expired, ...: the text says which)
+ *   -EPROTO         the handshake failed otherwise (e.g. an alert)
+ *   -ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH, ...: the TCP connection, or
+ *                   name resolution (-EHOSTUNREACH)
+ *   -EPROTONOSUPPORT  the profile requires kTLS and the kernel cannot take
+ *                   the session
+ *   -EAGAIN         tlsd has too many outgoing connections in progress
+ *   -EINVAL         bad parameters */
+TLSFD_EXPORT int tlsfd_connect(const char* control_socket,
+                               const struct tlsfd_connect_params* params, int flags,
+                               tlsfd_conn** out);
+
 /* tlsfd_read reads up to `len` bytes of plaintext into `buf`, like read(2):
  * it blocks unless the fd is non-blocking (TLSFD_CONN_NONBLOCK), and a
  * short count is normal.

@@ -172,7 +172,7 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
         tx_closed_.store(true);
         return Fail(d.error);
       case RecordAction::kHandshake: {
-        ssize_t r = OnHandshakeRecord(buf, len, rec->len);
+        ssize_t r = OnHandshakeRecord(buf, rec->len, rec->end_of_record);
         if (r == 1) continue;
         return r;
       }
@@ -189,24 +189,23 @@ ssize_t tlsfd_conn::ReadKtls(uint8_t* buf, size_t len) {
   }
 }
 
-ssize_t tlsfd_conn::OnHandshakeRecord(uint8_t* buf, size_t len, size_t n) {
+ssize_t tlsfd_conn::OnHandshakeRecord(uint8_t* buf, size_t n, bool end_of_record) {
   // The whole record goes to tlsd. When it did not fit `buf`, the rest is
-  // already decrypted and queued in front of anything else.
+  // already decrypted and queued in front of anything else; the kernel marks
+  // the record's last piece with MSG_EOR.
   std::string record(reinterpret_cast<const char*>(buf), n);
+  while (!end_of_record && record.size() < tlsd::kMaxControlPayloadLen) {
+    std::string more(tlsd::kMaxControlPayloadLen - record.size(), '\0');
+    absl::StatusOr<tlsd::RecordRead> rest = tlsd::RecvTlsRecord(
+        fd_.get(), absl::MakeSpan(reinterpret_cast<uint8_t*>(more.data()), more.size()),
+        MSG_DONTWAIT);
+    if (!rest.ok() || rest->len == 0 || rest->record_type != tlsd::kRecordHandshake) break;
+    record.append(more.data(), rest->len);
+    end_of_record = rest->end_of_record;
+  }
   auto bytes = [&] {
     return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(record.data()), record.size());
   };
-  if (n == len) {
-    while (size_t missing = tlsfd::internal::HandshakeBytesMissing(bytes())) {
-      if (record.size() + missing > tlsd::kMaxControlPayloadLen) break;  // tlsd refuses it
-      std::string more(missing, '\0');
-      absl::StatusOr<tlsd::RecordRead> rest = tlsd::RecvTlsRecord(
-          fd_.get(), absl::MakeSpan(reinterpret_cast<uint8_t*>(more.data()), more.size()),
-          MSG_DONTWAIT);
-      if (!rest.ok() || rest->len == 0 || rest->record_type != tlsd::kRecordHandshake) break;
-      record.append(more.data(), rest->len);
-    }
-  }
   if (control_socket_.empty() || sealed_state_.empty()) {
     tx_closed_.store(true);
     tlsfd::internal::SetLastError(

@@ -64,17 +64,4 @@ absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, 
   return verdict;
 }
 
-size_t HandshakeBytesMissing(absl::Span<const uint8_t> record) {
-  size_t pos = 0;
-  for (;;) {
-    if (pos == record.size()) return 0;
-    const size_t left = record.size() - pos;
-    if (left < 4) return 4 - left;  // the header itself is cut
-    const size_t body =
-        (size_t{record[pos + 1]} << 16) | (size_t{record[pos + 2]} << 8) | size_t{record[pos + 3]};
-    if (left - 4 < body) return body - (left - 4);
-    pos += 4 + body;
-  }
-}
-
 }  // namespace tlsfd::internal

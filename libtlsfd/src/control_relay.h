@@ -33,13 +33,6 @@ absl::StatusOr<tlsd::ControlVerdict> AskTlsd(const std::string& control_socket, 
                                              absl::string_view sealed_state,
                                              absl::Duration timeout = kControlVerdictTimeout);
 
-// HandshakeBytesMissing returns how many more bytes complete the handshake
-// messages that start `record` (4-byte headers: type, 24-bit length), or 0
-// when it ends exactly at a message boundary. Used to finish reading a
-// handshake record that did not fit the caller's buffer: the kernel returns
-// the rest of a non-data record before anything that follows it.
-size_t HandshakeBytesMissing(absl::Span<const uint8_t> record);
-
 }  // namespace tlsfd::internal
 
 #endif  // TLSD_LIBTLSFD_SRC_CONTROL_RELAY_H_

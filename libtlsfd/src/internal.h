@@ -43,10 +43,10 @@ struct tlsfd_conn {
 
  private:
   ssize_t ReadKtls(uint8_t* buf, size_t len);
-  // OnHandshakeRecord hands a post-handshake message (`n` bytes already in
-  // `buf`, more may be queued) to tlsd and applies its verdict. Returns 1 to
-  // read on, or what tlsfd_read returns.
-  ssize_t OnHandshakeRecord(uint8_t* buf, size_t len, size_t n);
+  // OnHandshakeRecord hands a post-handshake record (`n` bytes already in
+  // `buf`; the rest queued unless `end_of_record`) to tlsd and applies its
+  // verdict. Returns 1 to read on, or what tlsfd_read returns.
+  ssize_t OnHandshakeRecord(uint8_t* buf, size_t n, bool end_of_record);
   // Fail puts the read side in its final failed state and returns `error`.
   ssize_t Fail(int error);
 
@@ -124,7 +124,16 @@ absl::StatusOr<std::unique_ptr<tlsfd_conn>> Accept(tlsfd_server& server, int fla
 
 // ConnFromFrame turns one received frame into a connection, or says why it
 // cannot be used (then the frame, and its fd, are dropped by the caller).
-absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(tlsd::Frame frame, bool conn_nonblock);
+// `expected` is CONNECTION (accept) or CONNECT_REPLY (tlsfd_connect).
+absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(tlsd::Frame frame, bool conn_nonblock,
+                                                          tlsd::MsgType expected);
+
+// Connect implements tlsfd_connect: asks tlsd at `control_socket` for
+// `request` and waits for the connection or tlsd's refusal (its errno and
+// words).
+absl::StatusOr<std::unique_ptr<tlsfd_conn>> Connect(const std::string& control_socket,
+                                                    const tlsd::ConnectRequest& request,
+                                                    bool conn_nonblock);
 
 // WaitReadable polls `fd` for input; ETIMEDOUT after `timeout_ms` (-1: no
 // limit). `what` names the wait in errors.

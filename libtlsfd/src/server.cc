@@ -118,7 +118,8 @@ bool IsMalformed(const absl::Status& s) { return !tlsd::HasErrno(s); }
 // becomes a connection; anything unusable is dropped (fd closed with it).
 // Returns null when the frame was dropped.
 std::unique_ptr<tlsfd_conn> HandleFrame(tlsfd_server& server, Frame frame, bool conn_nonblock) {
-  absl::StatusOr<std::unique_ptr<tlsfd_conn>> conn = ConnFromFrame(std::move(frame), conn_nonblock);
+  absl::StatusOr<std::unique_ptr<tlsfd_conn>> conn =
+      ConnFromFrame(std::move(frame), conn_nonblock, MsgType::kConnection);
   if (!conn.ok()) {
     Drop(server, conn.status());
     return nullptr;
@@ -369,8 +370,9 @@ absl::Status WaitReadable(int fd, int timeout_ms, absl::string_view what) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(Frame frame, bool conn_nonblock) {
-  if (frame.header.type != MsgType::kConnection) {
+absl::StatusOr<std::unique_ptr<tlsfd_conn>> ConnFromFrame(Frame frame, bool conn_nonblock,
+                                                          MsgType expected) {
+  if (frame.header.type != expected) {
     return absl::InvalidArgumentError(
         absl::StrCat("unexpected ", tlsd::MsgTypeName(frame.header.type), " frame"));
   }

@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/ktls/record_io.h"
 #include "libtlsfd/include/tlsfd.h"
@@ -163,6 +164,45 @@ int tlsfd_server_fd(const tlsfd_server* srv) {
     return -EINVAL;
   }
   return srv->mode == tlsfd_server::Mode::kPull ? srv->sock.get() : srv->epoll.get();
+}
+
+int tlsfd_connect(const char* control_socket, const struct tlsfd_connect_params* params, int flags,
+                  tlsfd_conn** out) {
+  if (out != nullptr) {
+    *out = nullptr;
+  }
+  if (control_socket == nullptr || params == nullptr || out == nullptr) {
+    return InvalidArgument("tlsfd_connect: NULL argument");
+  }
+  if (params->struct_size < sizeof(tlsfd_connect_params) || params->profile == nullptr ||
+      params->host == nullptr) {
+    return InvalidArgument("tlsfd_connect: struct_size, profile or host not set");
+  }
+  if ((flags & ~TLSFD_CONN_NONBLOCK) != 0) {
+    return InvalidArgument("tlsfd_connect: unknown flags");
+  }
+  return Guarded([&] {
+    SetLastError("");
+    tlsd::ConnectRequest request;
+    request.profile = params->profile;
+    request.host = params->host;
+    request.port = params->port;
+    if (params->sni != nullptr) request.sni = params->sni;
+    for (const char* const* p = params->alpn; p != nullptr && *p != nullptr; ++p) {
+      if (request.alpn.size() == tlsd::kMaxConnectAlpn) {
+        return InvalidArgument("tlsfd_connect: more than 8 ALPN protocols");
+      }
+      request.alpn.emplace_back(*p);
+    }
+    // The same checks tlsd makes, so a bad request fails here with -EINVAL.
+    absl::StatusOr<tlsd::ConnectRequest> checked = tlsd::ConnectRequest::Decode(request.Encode());
+    if (!checked.ok()) {
+      SetLastError(absl::StrCat("tlsfd_connect: ", checked.status().message()));
+      return -EINVAL;
+    }
+    return Publish(
+        tlsfd::internal::Connect(control_socket, request, (flags & TLSFD_CONN_NONBLOCK) != 0), out);
+  });
 }
 
 int tlsfd_accept(tlsfd_server* srv, tlsfd_conn** out, int flags) {

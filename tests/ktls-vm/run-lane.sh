@@ -117,7 +117,7 @@ work=$(cd "$work" && pwd)
 lane=$work/$kernel
 root=$lane/root
 rm -rf "$root"
-mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc,opt/tlsd/bin,var/tmp,usr/bin,usr/sbin,usr/lib}
+mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc,opt/tlsd/bin,opt/tlsd/lib,var/tmp,usr/bin,usr/sbin,usr/lib}
 chmod 1777 "$root/tmp" "$root/var/tmp"
 # Mirror the host's merged-/usr layout (bin -> usr/bin, lib -> usr/lib, ...)
 # so every library lands at the path ldd reported and the ELF interpreter
@@ -170,9 +170,18 @@ closure() {
     # Each ldd already lists the whole closure: skip known libs without forking.
     [[ -n $lib && -z ${lib_seen[$lib]:-} ]] || continue
     lib_seen[$lib]=1
-    copy_path "$lib"
     real=$(realpath "$lib")
-    lib_dirs+=("${real%/*}")
+    case "$real" in
+      /usr/*|/lib/*|/lib64/*|/lib32/*|/libx32/*)
+        copy_path "$lib"
+        lib_dirs+=("${real%/*}") ;;
+      *)
+        # The project's own shared libraries (libtlsfd.so.0) live in the
+        # build tree, which may be under /tmp: hidden in the VM by the tmpfs
+        # /init mounts there. They go to /opt/tlsd/lib, on the loader path.
+        install -m 0755 "$real" "$root/opt/tlsd/lib/${lib##*/}"
+        lib_dirs+=(/opt/tlsd/lib) ;;
+    esac
     closure "$real"
   done <<<"$out"
 }
@@ -380,7 +389,7 @@ while read -r t; do
   echo "TLSD-VM-TEST-BEGIN: $t"
   # $extra is split on purpose (TLSD_VM_GTEST_ARGS).
   # shellcheck disable=SC2086
-  (cd /tmp && TLSD_TEST_BIN_DIR=/opt/tlsd/bin TLSD_IN_VM=1 \
+  (cd /tmp && TLSD_TEST_BIN_DIR=/opt/tlsd/bin TLSD_IN_VM=1 LD_LIBRARY_PATH=/opt/tlsd/lib \
      "/opt/tlsd/bin/$t" --gtest_color=no $extra)
   rc=$?
   echo "TLSD-VM-TEST-END: $t rc=$rc"

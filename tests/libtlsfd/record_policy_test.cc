@@ -4,8 +4,6 @@
 
 #include "libtlsfd/src/record_policy.h"
 
-#include "libtlsfd/src/control_relay.h"
-
 #include <errno.h>
 
 #include <ostream>
@@ -155,19 +153,6 @@ TEST(RecordActionNameTest, Names) {
   EXPECT_STREQ(RecordActionName(RecordAction::kFatalAlert), "fatal_alert");
   EXPECT_STREQ(RecordActionName(RecordAction::kHandshake), "handshake");
   EXPECT_STREQ(RecordActionName(RecordAction::kProtocolError), "protocol_error");
-}
-
-TEST(HandshakeBytesMissingTest, CountsWhatCompletesTheMessagesThatStarted) {
-  using V = std::vector<uint8_t>;
-  EXPECT_EQ(HandshakeBytesMissing(V{}), 0u);
-  EXPECT_EQ(HandshakeBytesMissing(V{24}), 3u) << "header cut after its type";
-  EXPECT_EQ(HandshakeBytesMissing(V{24, 0, 0}), 1u);
-  EXPECT_EQ(HandshakeBytesMissing(V{24, 0, 0, 1}), 1u) << "KeyUpdate without its byte";
-  EXPECT_EQ(HandshakeBytesMissing(V{24, 0, 0, 1, 0}), 0u);
-  EXPECT_EQ(HandshakeBytesMissing(V{0, 0, 0, 0}), 0u) << "HelloRequest: empty body";
-  EXPECT_EQ(HandshakeBytesMissing(V{4, 0, 1, 0, 7}), 255u) << "256-byte body, 1 byte there";
-  EXPECT_EQ(HandshakeBytesMissing(V{24, 0, 0, 1, 0, 24, 0}), 2u) << "second message cut";
-  EXPECT_EQ(HandshakeBytesMissing(V{4, 0xff, 0xff, 0xff}), 0xffffffu) << "no overflow";
 }
 
 }  // namespace

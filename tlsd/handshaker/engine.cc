@@ -9,16 +9,19 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
 #include "common/base/logging.h"
 #include "common/ktls/record_io.h"
+#include "tlsd/handshaker/conn_info.h"
 #include "tlsd/handshaker/conn_log.h"
 #include "tlsd/handshaker/router.h"
 #include "tlsd/tls/ktls.h"
@@ -75,59 +78,9 @@ void OnRelayMessage(int write_p, int /*version*/, int content_type, const void* 
   Conn& c = *static_cast<Conn*>(arg);
   if (!c.control_window.Admit(*c.control_policy, NowMs())) c.control_over_limit = true;
 }
+
 constexpr int kMaxAcceptsPerWakeup = 64;  // fairness between listeners
 constexpr absl::Duration kQueueRetryInterval = absl::Milliseconds(20);
-
-WireAddress LocalAddress(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return WireAddress{};
-  return WireAddressFromSockaddr(ss);
-}
-
-// OpenSslFailure describes why a handshake step failed, for the log line.
-std::string OpenSslFailure(int ssl_error) {
-  unsigned long e = ERR_peek_last_error();
-  std::string detail;
-  if (e != 0) {
-    const char* reason = ERR_reason_error_string(e);
-    detail = reason != nullptr ? reason : absl::StrCat("openssl error ", e);
-  } else if (ssl_error == SSL_ERROR_SYSCALL) {
-    detail = errno != 0 ? strerror(errno) : "peer closed the connection";
-  } else if (ssl_error == SSL_ERROR_ZERO_RETURN) {
-    detail = "peer sent close_notify";
-  } else {
-    detail = absl::StrCat("ssl error ", ssl_error);
-  }
-  ERR_clear_error();
-  return detail;
-}
-
-DataPath PathFor(KtlsMode mode) {
-  switch (mode) {
-    case KtlsMode::kSoftware:
-      return DataPath::kKernelSoftware;
-    case KtlsMode::kDevice:
-      return DataPath::kKernelDevice;
-    case KtlsMode::kNone:
-      break;
-  }
-  return DataPath::kRelay;
-}
-
-void FillPeerCertificate(SSL* ssl, ConnectionInfo& info) {
-  X509* cert = SSL_get0_peer_certificate(ssl);  // borrowed from the session
-  if (cert == nullptr) return;
-  info.has_client_cert = true;
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (bio && X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    info.client_cert_subject.assign(data, std::min<long>(len, 1024));
-  }
-  unsigned int md_len = 0;
-  X509_digest(cert, EVP_sha256(), info.client_cert_sha256.data(), &md_len);
-}
 
 }  // namespace
 
@@ -144,6 +97,11 @@ absl::Status Engine::Init() {
     // Each thread takes its share of the service's bound, at least one.
     handshake_limit_[s->index] =
         std::max<size_t>(1, s->config->max_handshakes / std::max(1u, rt_.num_threads));
+  }
+  inbox_event_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!inbox_event_.valid()) return ErrnoToStatus(errno, "eventfd");
+  if (absl::Status s = AddExternal(inbox_event_.get(), [this] { DrainInbox(); }); !s.ok()) {
+    return s;
   }
   for (size_t i = 0; i < rt_.listeners.size(); ++i) {
     epoll_event ev{};
@@ -165,6 +123,71 @@ absl::Status Engine::AddExternal(int fd, std::function<void()> on_ready) {
   }
   externals_.push_back(std::move(on_ready));
   return absl::OkStatus();
+}
+
+void Engine::AdoptRelay(OutgoingRelay relay) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.push_back(std::move(relay));
+  }
+  const uint64_t one = 1;
+  // Cannot fail short of a counter overflow; the loop drains on any value.
+  (void)!write(inbox_event_.get(), &one, sizeof(one));
+}
+
+void Engine::DrainInbox() {
+  uint64_t count = 0;
+  (void)!read(inbox_event_.get(), &count, sizeof(count));
+  std::vector<OutgoingRelay> relays;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    relays.swap(inbox_);
+  }
+  for (OutgoingRelay& r : relays) StartRelay(std::move(r));
+}
+
+void Engine::StartRelay(OutgoingRelay r) {
+  auto c = std::make_unique<Conn>();
+  c->id = r.info.connection_id;
+  c->accepted = r.started;
+  c->info = std::move(r.info);
+  c->tcp = std::move(r.tcp);
+  c->ssl = std::move(r.ssl);
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+    LogConnOutcome({&c->info, "relay-failed", strerror(errno), absl::Now() - c->accepted, true});
+    return;
+  }
+  c->app = UniqueFd(pair[0]);
+  UniqueFd worker_end(pair[1]);
+  // The app's end blocks like a normal socket would.
+  fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) & ~O_NONBLOCK);
+  if (absl::Status s = r.deliver(c->info, worker_end.get()); !s.ok()) {
+    LogConnOutcome({&c->info, "closed", absl::StrCat("app gone before the reply: ", s.message()),
+                    absl::Now() - c->accepted, true});
+    return;
+  }
+  worker_end.Reset();
+  rt_.stats.handoffs_relay.fetch_add(1, std::memory_order_relaxed);
+  LogConnOutcome({&c->info, "relay", c->info.path_reason, absl::Now() - c->accepted, false});
+  Conn& ref = *c;
+  conns_.emplace(c->id, std::move(c));
+  ref.state = Conn::State::kRelay;
+  ref.control_policy = &rt_.control_policy;
+  SSL_set_msg_callback_arg(ref.ssl.get(), &ref);
+  SSL_set_msg_callback(ref.ssl.get(), &OnRelayMessage);
+  for (auto [fd, kind, events] :
+       {std::tuple<int, Kind, uint32_t*>{ref.tcp.get(), Kind::kTcp, &ref.tcp_events},
+        std::tuple<int, Kind, uint32_t*>{ref.app.get(), Kind::kApp, &ref.app_events}}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u64 = Key(kind, ref.id);
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return Finish(ref, "relay-error", strerror(errno), true);
+    }
+    *events = ev.events;
+  }
+  PumpRelay(ref);
 }
 
 void Engine::Run(const std::atomic<bool>& stop) {
@@ -300,15 +323,7 @@ void Engine::OnHandshakeDone(Conn& c) {
 
   ConnectionInfo& info = c.info;
   if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info.sni = sni;
-  const unsigned char* alpn = nullptr;
-  unsigned int alpn_len = 0;
-  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-  if (alpn != nullptr) info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
-  info.tls_version = static_cast<uint16_t>(SSL_version(ssl));
-  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
-  info.cipher_suite = SSL_CIPHER_get_protocol_id(cipher);
-  info.cipher_name = SSL_CIPHER_get_name(cipher);
-  info.resumed = SSL_session_reused(ssl) == 1;
+  FillNegotiated(ssl, info);
   info.handshake_us = static_cast<uint32_t>(absl::ToInt64Microseconds(c.handshake_time));
   FillPeerCertificate(ssl, info);
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
@@ -14,7 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/base/unique_fd.h"
+#include "common/wire/messages.h"
 #include "tlsd/handshaker/runtime.h"
+#include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
 
@@ -39,6 +42,20 @@ class Engine {
   // Run loops until `stop` is set, then closes every connection it holds.
   void Run(const std::atomic<bool>& stop);
 
+  // OutgoingRelay is an outgoing connection (connector.h) whose handshake is
+  // done but which the kernel could not take: this engine relays it.
+  // `deliver` hands the worker's end of the socketpair to the app that asked
+  // (CONNECT_REPLY); the engine keeps its own end.
+  struct OutgoingRelay {
+    SslPtr ssl;
+    UniqueFd tcp;  // ssl borrows it
+    ConnectionInfo info;
+    absl::Time started;
+    std::function<absl::Status(const ConnectionInfo& info, int fd)> deliver;
+  };
+  // AdoptRelay queues `relay` for this engine's loop. Thread-safe.
+  void AdoptRelay(OutgoingRelay relay);
+
  private:
   enum class Kind : uint8_t { kListener = 1, kTcp = 2, kApp = 3, kExternal = 4 };
   static uint64_t Key(Kind kind, uint64_t value) {
@@ -59,6 +76,8 @@ class Engine {
   void RetryQueued();
   void UpdateListenerInterest();
   void Destroy(uint64_t id);
+  void DrainInbox();
+  void StartRelay(OutgoingRelay relay);
 
   Runtime& rt_;
   const unsigned index_;
@@ -70,6 +89,10 @@ class Engine {
   std::vector<size_t> handshake_limit_;  // per service index, this thread's share
   bool listeners_paused_ = false;
   std::vector<std::function<void()>> externals_;
+  // AdoptRelay's queue, drained by the loop when inbox_event_ fires.
+  UniqueFd inbox_event_;
+  std::mutex inbox_mu_;
+  std::vector<OutgoingRelay> inbox_;
 };
 
 }  // namespace tlsd

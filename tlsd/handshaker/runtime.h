@@ -11,6 +11,7 @@
 #include "tlsd/config/config.h"
 #include "tlsd/control/control_records.h"
 #include "tlsd/control/sealed_state.h"
+#include "tlsd/handshaker/client_tls.h"
 #include "tlsd/handshaker/service_tls.h"
 #include "tlsd/supervisor/backends.h"
 
@@ -53,6 +54,8 @@ struct Runtime {
   std::vector<std::unique_ptr<ServiceRuntime>> services;
   std::vector<Listener> listeners;
   std::unique_ptr<Backends> backends;
+  // One per [[client_profile]], in config order (outgoing connections).
+  std::vector<std::unique_ptr<ClientTls>> client_profiles;
   // Seals per-connection state for workers, so tlsd keeps no table of
   // handed-off connections; opens it again when a control record comes back.
   std::unique_ptr<Sealer> sealer = Sealer::Random();

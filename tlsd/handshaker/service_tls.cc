@@ -15,6 +15,7 @@
 #include "common/base/errno_status.h"
 #include "common/base/status_macros.h"
 #include "common/base/unique_fd.h"
+#include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ktls.h"
 #include "tlsd/tls/ossl_error.h"
 
@@ -24,16 +25,6 @@ namespace {
 int ServiceIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
-}
-
-// CheckReadable fails with "path: <strerror>" when `path` cannot be opened
-// for reading. OpenSSL's own file errors name neither the path nor the
-// errno in words an operator can act on, so every file a service needs is
-// tried here first.
-absl::Status CheckReadable(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd.valid()) return ErrnoToStatus(errno, path);
-  return absl::OkStatus();
 }
 
 // NamesFromCertificate returns the DNS subjectAltNames of the leaf, or its
@@ -67,35 +58,6 @@ absl::StatusOr<std::vector<std::string>> NamesFromCertificate(absl::string_view 
     }
   }
   return names;
-}
-
-// UseCertificate adds one chain and its key to `ctx`. The key is checked
-// against the chain's leaf before OpenSSL takes it, so a mismatch is
-// reported as one rather than as OpenSSL's "key values mismatch".
-absl::Status UseCertificate(SSL_CTX* ctx, const CertificateConfig& cert) {
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert.cert_path.c_str()) != 1) {
-    return OsslError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("certificate ", cert.cert_path));
-  }
-  BioPtr bio(BIO_new_file(cert.key_path.c_str(), "r"));
-  if (!bio) {
-    return OsslError(absl::StatusCode::kNotFound, absl::StrCat("private key ", cert.key_path));
-  }
-  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  if (!key) {
-    return OsslError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("private key ", cert.key_path, ": no PEM private key"));
-  }
-  if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key.get()) != 1) {
-    ClearOsslErrors();
-    return absl::InvalidArgumentError(absl::StrCat("private key ", cert.key_path,
-                                                   " does not match certificate ", cert.cert_path));
-  }
-  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-    return OsslError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("private key ", cert.key_path));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -152,7 +114,9 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
     if (!ctx_or.ok()) return at(config.line, ctx_or.status());
     SslCtxPtr ctx = *std::move(ctx_or);
     for (const CertificateConfig* cert : certs) {
-      if (absl::Status s = UseCertificate(ctx.get(), *cert); !s.ok()) return at(cert->line, s);
+      if (absl::Status s = UseCertificate(ctx.get(), cert->cert_path, cert->key_path); !s.ok()) {
+        return at(cert->line, s);
+      }
     }
     for (const std::string& name : names) {
       if (absl::StartsWith(name, "*.")) {

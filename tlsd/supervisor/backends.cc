@@ -11,12 +11,16 @@
 
 namespace tlsd {
 
+bool PeerAllowed(const struct ucred& cred, const std::vector<uint32_t>& uids,
+                 const std::vector<uint32_t>& gids) {
+  return std::find(uids.begin(), uids.end(), cred.uid) != uids.end() ||
+         std::find(gids.begin(), gids.end(), cred.gid) != gids.end();
+}
+
 bool Backend::Allowed(const struct ucred& cred) const {
+  // A push backend without lists takes any peer (documented in config.md).
   if (config_.allow_uids.empty() && config_.allow_gids.empty()) return true;
-  return std::find(config_.allow_uids.begin(), config_.allow_uids.end(), cred.uid) !=
-             config_.allow_uids.end() ||
-         std::find(config_.allow_gids.begin(), config_.allow_gids.end(), cred.gid) !=
-             config_.allow_gids.end();
+  return PeerAllowed(cred, config_.allow_uids, config_.allow_gids);
 }
 
 absl::StatusOr<std::shared_ptr<WorkerLink>> Backend::ConnectPush() {

@@ -28,6 +28,10 @@ struct WorkerLink {
   struct ucred cred {};
 };
 
+// PeerAllowed: the peer's uid is in `uids` or its gid in `gids`.
+bool PeerAllowed(const struct ucred& cred, const std::vector<uint32_t>& uids,
+                 const std::vector<uint32_t>& gids);
+
 // Backend hands connections to the workers of one configured backend.
 // Thread-safe.
 class Backend {

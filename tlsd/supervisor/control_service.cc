@@ -12,8 +12,8 @@
 namespace tlsd {
 
 absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(
-    UniqueFd listener, Backends& backends, const Sealer& sealer,
-    const ControlRecordPolicy& policy) {
+    UniqueFd listener, Backends& backends, const Sealer& sealer, const ControlRecordPolicy& policy,
+    const ClientProfiles& profiles, Connector& connector) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.valid()) return ErrnoToStatus(errno, "epoll_create1");
   epoll_event ev{};
@@ -22,8 +22,8 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(
   if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) != 0) {
     return ErrnoToStatus(errno, "epoll add control socket");
   }
-  return std::unique_ptr<ControlService>(
-      new ControlService(std::move(listener), std::move(epoll), backends, sealer, policy));
+  return std::unique_ptr<ControlService>(new ControlService(
+      std::move(listener), std::move(epoll), backends, sealer, policy, profiles, connector));
 }
 
 void ControlService::OnReady() {
@@ -80,8 +80,10 @@ void ControlService::OnPeer(uint64_t id) {
         absl::StrCat("unexpected ", MsgTypeName(frame->header.type), " from a subscribed worker"));
   }
   if (frame->header.type == MsgType::kControlRecord) return OnControlRecord(id, *frame);
+  if (frame->header.type == MsgType::kConnect && !frame->fd.valid()) return OnConnect(id, *frame);
   if (frame->header.type != MsgType::kHello || frame->fd.valid()) {
-    return Refuse(id, EPROTO, "expected HELLO without an fd, or CONTROL_RECORD with one");
+    return Refuse(id, EPROTO,
+                  "expected HELLO or CONNECT without an fd, or CONTROL_RECORD with one");
   }
   OnHello(id, *frame);
 }
@@ -107,6 +109,51 @@ void ControlService::OnControlRecord(uint64_t id, Frame& frame) {
            .ok()) {
     Close(id);
   }
+}
+
+void ControlService::OnConnect(uint64_t id, Frame& frame) {
+  Peer& peer = peers_.find(id)->second;
+  absl::StatusOr<ConnectRequest> request = ConnectRequest::Decode(frame.payload);
+  if (!request.ok()) return Refuse(id, EINVAL, std::string(request.status().message()));
+  const struct ucred& cred = peer.link->cred;
+  const std::shared_ptr<WorkerLink> link = peer.link;
+  const uint32_t request_id = frame.header.request_id;
+  auto refuse = [&](int code, const std::string& why) {
+    ErrorMsg err{static_cast<uint32_t>(code), why};
+    (void)SendFrame(link->sock.get(), MsgType::kError, request_id, err.Encode(), -1, MSG_DONTWAIT);
+  };
+  const ClientTls* profile = nullptr;
+  for (const auto& p : profiles_) {
+    if (p->config().name == request->profile) profile = p.get();
+  }
+  if (profile == nullptr) {
+    return refuse(ENOENT, absl::StrCat("no client profile named '", request->profile, "'"));
+  }
+  const ClientProfileConfig& config = profile->config();
+  if (!PeerAllowed(cred, config.allow_uids, config.allow_gids)) {
+    TLSD_LOG(Warning) << "refused CONNECT from pid " << cred.pid << " uid " << cred.uid << " gid "
+                      << cred.gid << ": not allowed to use client profile '" << config.name << "'";
+    return refuse(EACCES, absl::StrCat("uid ", cred.uid, " gid ", cred.gid,
+                                       " may not use client profile '", config.name, "'"));
+  }
+  bool destination_ok = false;
+  for (const DestinationPattern& d : config.destinations) {
+    destination_ok = destination_ok || d.Matches(request->host, request->port);
+  }
+  if (!destination_ok) {
+    TLSD_LOG(Warning) << "refused CONNECT from pid " << cred.pid << " uid " << cred.uid << " to "
+                      << request->host << ":" << request->port << ": not a destination of client "
+                      << "profile '" << config.name << "'";
+    return refuse(EACCES,
+                  absl::StrCat(request->host, ":", request->port,
+                               " is not a destination of client profile '", config.name, "'"));
+  }
+  absl::Status started = connector_.Start(
+      *profile, *std::move(request),
+      [link, request_id](MsgType type, const std::vector<uint8_t>& payload, int fd) {
+        return SendFrame(link->sock.get(), type, request_id, payload, fd, MSG_DONTWAIT);
+      });
+  if (!started.ok()) refuse(EAGAIN, std::string(started.message()));
 }
 
 void ControlService::OnHello(uint64_t id, Frame& frame_ref) {

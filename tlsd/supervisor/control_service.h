@@ -12,9 +12,13 @@
 #include "common/ipc/seqpacket.h"
 #include "tlsd/control/control_records.h"
 #include "tlsd/control/sealed_state.h"
+#include "tlsd/handshaker/client_tls.h"
+#include "tlsd/handshaker/connector.h"
 #include "tlsd/supervisor/backends.h"
 
 namespace tlsd {
+
+using ClientProfiles = std::vector<std::unique_ptr<ClientTls>>;
 
 // ControlService answers local peers on tlsd's control socket.
 //  - HELLO{backend}: tlsd checks the backend exists, is a pull backend, and
@@ -23,14 +27,18 @@ namespace tlsd {
 //  - CONTROL_RECORD (+ the kTLS socket): answered with CONTROL_VERDICT, or
 //    ERROR when the sealed state does not belong to that socket. Any number
 //    per peer; the socket is closed after each answer.
+//  - CONNECT{profile, host, port, ...}: the peer's SO_PEERCRED must be
+//    allowed by the client profile and the destination must match one of its
+//    patterns (else ERROR EACCES, logged); then the Connector sets the
+//    connection up and answers CONNECT_REPLY (+ the socket) or ERROR with the
+//    same request id. Any number per peer, answered in completion order.
 // A peer that sends anything malformed is closed; nothing else is affected.
 class ControlService {
  public:
   // Create serves `listener` (a listening SOCK_SEQPACKET socket).
-  static absl::StatusOr<std::unique_ptr<ControlService>> Create(UniqueFd listener,
-                                                                Backends& backends,
-                                                                const Sealer& sealer,
-                                                                const ControlRecordPolicy& policy);
+  static absl::StatusOr<std::unique_ptr<ControlService>> Create(
+      UniqueFd listener, Backends& backends, const Sealer& sealer,
+      const ControlRecordPolicy& policy, const ClientProfiles& profiles, Connector& connector);
   // fd is readable when OnReady has work; add it to an event loop.
   int fd() const { return epoll_.get(); }
   // OnReady accepts new peers and handles their frames, without blocking.
@@ -42,13 +50,17 @@ class ControlService {
     Backend* subscribed = nullptr;
   };
   ControlService(UniqueFd listener, UniqueFd epoll, Backends& backends, const Sealer& sealer,
-                 const ControlRecordPolicy& policy)
+                 const ControlRecordPolicy& policy, const ClientProfiles& profiles,
+                 Connector& connector)
       : listener_(std::move(listener)),
         epoll_(std::move(epoll)),
         backends_(backends),
         sealer_(sealer),
-        policy_(policy) {}
+        policy_(policy),
+        profiles_(profiles),
+        connector_(connector) {}
   void OnHello(uint64_t id, Frame& frame);
+  void OnConnect(uint64_t id, Frame& frame);
   void OnControlRecord(uint64_t id, Frame& frame);
   void Accept();
   void OnPeer(uint64_t id);
@@ -60,6 +72,8 @@ class ControlService {
   Backends& backends_;
   const Sealer& sealer_;
   const ControlRecordPolicy& policy_;
+  const ClientProfiles& profiles_;
+  Connector& connector_;
   absl::flat_hash_map<uint64_t, Peer> peers_;
   uint64_t next_id_ = 1;
 };

@@ -15,6 +15,7 @@
 #include "common/base/exit_codes.h"
 #include "common/base/logging.h"
 #include "common/ipc/seqpacket.h"
+#include "tlsd/handshaker/connector.h"
 #include "tlsd/handshaker/engine.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
@@ -48,6 +49,12 @@ absl::Status BuildServices(Runtime& rt) {
     if (!tls.ok()) return tls.status();
     runtime->tls = std::move(*tls);
     rt.services.push_back(std::move(runtime));
+  }
+  rt.client_profiles.clear();
+  for (const ClientProfileConfig& profile : rt.config.client_profiles) {
+    absl::StatusOr<std::unique_ptr<ClientTls>> tls = ClientTls::Create(profile, rt.config.source);
+    if (!tls.ok()) return tls.status();
+    rt.client_profiles.push_back(std::move(*tls));
   }
   return absl::OkStatus();
 }
@@ -115,13 +122,6 @@ int RunDaemon(Config config, unsigned threads_override) {
     TLSD_LOG(Error) << "control socket: " << control.status().message();
     return kExitOsErr;
   }
-  absl::StatusOr<std::unique_ptr<ControlService>> control_service =
-      ControlService::Create(std::move(*control), *rt->backends, *rt->sealer, rt->control_policy);
-  if (!control_service.ok()) {
-    TLSD_LOG(Error) << control_service.status().message();
-    return kExitOsErr;
-  }
-
   if (!KernelHasTlsUlp()) {
     TLSD_LOG(Notice) << "kernel has no TLS ULP (CONFIG_TLS): services with ktls = prefer relay "
                         "in user space; services with ktls = require refuse connections";
@@ -136,6 +136,18 @@ int RunDaemon(Config config, unsigned threads_override) {
     }
     engines.push_back(std::move(engine));
   }
+  // Outgoing connections the kernel cannot take are relayed by engine 0.
+  Engine* relay_engine = engines[0].get();
+  auto connector = std::make_unique<Connector>(
+      *rt, [relay_engine](Engine::OutgoingRelay r) { relay_engine->AdoptRelay(std::move(r)); });
+  absl::StatusOr<std::unique_ptr<ControlService>> control_service =
+      ControlService::Create(std::move(*control), *rt->backends, *rt->sealer, rt->control_policy,
+                             rt->client_profiles, *connector);
+  if (!control_service.ok()) {
+    TLSD_LOG(Error) << control_service.status().message();
+    return kExitOsErr;
+  }
+
   ControlService* cs = control_service->get();
   if (absl::Status s = engines[0]->AddExternal(cs->fd(), [cs] { cs->OnReady(); }); !s.ok()) {
     TLSD_LOG(Error) << s.message();
