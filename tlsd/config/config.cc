@@ -1229,7 +1229,7 @@ absl::Status Parser::ParseBackend(const toml::table& table, BackendConfig& out,
 }
 
 absl::StatusOr<DestinationPattern> Parser::ParseDestination(absl::string_view text,
-                                                             int line) const {
+                                                            int line) const {
   DestinationPattern d;
   d.text = std::string(text);
   const size_t colon = text.rfind(':');
@@ -1612,8 +1612,8 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
       case Unit::Kind::kProfile:
         config.client_profiles.emplace_back();
         profile_lines.emplace_back();
-        TLSD_RETURN_IF_ERROR(ParseClientProfile(*unit.table, config.client_profiles.back(),
-                                                profile_lines.back()));
+        TLSD_RETURN_IF_ERROR(
+            ParseClientProfile(*unit.table, config.client_profiles.back(), profile_lines.back()));
         break;
     }
   }
@@ -1625,10 +1625,10 @@ absl::StatusOr<Config> Parser::Parse(absl::string_view text) {
   for (size_t i = 0; i < config.client_profiles.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (config.client_profiles[j].name == config.client_profiles[i].name) {
-        return Error(profile_lines[i].name,
-                     absl::StrCat("duplicate client profile name ",
-                                  Quote(config.client_profiles[i].name), " (first defined at line ",
-                                  profile_lines[j].name, ")"));
+        return Error(
+            profile_lines[i].name,
+            absl::StrCat("duplicate client profile name ", Quote(config.client_profiles[i].name),
+                         " (first defined at line ", profile_lines[j].name, ")"));
       }
     }
   }

@@ -169,8 +169,8 @@ struct ClientProfileConfig {
   std::vector<uint32_t> allow_uids;  // at least one of the two lists
   std::vector<uint32_t> allow_gids;
   std::vector<DestinationPattern> destinations;  // >= 1
-  std::string ca_file;   // empty: OpenSSL's default trust store
-  std::string cert_path;  // client identity (both or neither)
+  std::string ca_file;                           // empty: OpenSSL's default trust store
+  std::string cert_path;                         // client identity (both or neither)
   std::string key_path;
   uint16_t min_version = 0x0303;
   uint16_t max_version = 0x0304;
