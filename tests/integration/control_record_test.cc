@@ -91,6 +91,27 @@ INSTANTIATE_TEST_SUITE_P(Versions, CloseNotifyTest,
                            return info.param == TLS1_2_VERSION ? "Tls12" : "Tls13";
                          });
 
+// openssl s_client ends the connection at end of input with close_notify
+// (and exits without reading the answer: its shutdown is one-way, so the
+// close_notify coming back is asserted with the OpenSSL client above). The
+// app's read must end with 0, after the bytes, not with an error.
+TEST_F(ControlRecordTest, SClientCloseNotifyIsEndOfStreamForTheApp) {
+  PeerOptions opts;
+  opts.stdin_data = "hello\n";
+  opts.close_stdin_after_stdout_has = "hello";
+  PeerResult r = RunPeer(
+      {kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", daemon_->port()), "-servername",
+       "localhost", "-CAfile", daemon_->env().ca, "-verify_return_error", "-quiet", "-no_ign_eof"},
+      opts);
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out, "hello\n") << r.Describe();
+  std::vector<ConnRecord> recs = backend_->WaitForConnections(1);
+  ASSERT_EQ(recs.size(), 1u) << daemon_->Log();
+  EXPECT_EQ(recs[0].received, "hello\n");
+  EXPECT_EQ(recs[0].handler_error, "") << "the app's read must end with 0 at close_notify";
+  ExpectDataPath(recs[0], *daemon_);
+}
+
 // openssl s_client's `K` (KeyUpdate, update_requested) and `k` (not
 // requested) between echoed lines.
 TEST_F(ControlRecordTest, SClientKeyUpdatesKeepTheConnectionOrEndItCleanly) {
