@@ -194,6 +194,9 @@ void Connector::Run(const ClientTls& profile, const ConnectRequest& request, con
     }
     rt_.stats.handoffs_ktls.fetch_add(1, std::memory_order_relaxed);
     LogConnOutcome({&info, "handed-off", "", absl::Now() - start, false});
+    // The connection lives on in the app: tell OpenSSL it ended cleanly, or
+    // SSL_free would mark its session not resumable.
+    SSL_set_shutdown(ssl->get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     return;  // the app holds the socket; ours closes here
   }
   if (config.ktls == KtlsPolicy::kRequire) {

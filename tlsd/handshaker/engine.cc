@@ -431,6 +431,9 @@ void Engine::TryHandoff(Conn& c) {
     return;
   }
   rt_.stats.handoffs_ktls.fetch_add(1, std::memory_order_relaxed);
+  // The connection lives on in the worker: tell OpenSSL it ended cleanly, or
+  // SSL_free would drop its session from the cache as a failed one.
+  SSL_set_shutdown(c.ssl.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   Finish(c, "handed-off", "", false);
 }
 
