@@ -41,6 +41,15 @@ class Conn {
   Conn& operator=(const Conn&) = delete;
   ~Conn() { reset(); }
 
+  // Connect is tlsfd_connect(): on success *out holds the new connection.
+  static int Connect(const char* control_socket, const tlsfd_connect_params& params, int flags,
+                     Conn* out) noexcept {
+    tlsfd_conn* c = nullptr;
+    int rc = tlsfd_connect(control_socket, &params, flags, &c);
+    if (rc == 0) out->reset(c);
+    return rc;
+  }
+
   explicit operator bool() const noexcept { return conn_ != nullptr; }
   tlsfd_conn* get() const noexcept { return conn_; }
   // release gives up ownership without closing.
