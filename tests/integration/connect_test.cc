@@ -28,7 +28,7 @@ using ::testing::HasSubstr;
 
 // Two s_servers on free ports: good_port_ with the shared test certificate
 // (SANs localhost, 127.0.0.1, ::1), other_port_ with a certificate for
-// other.example from another CA (written to DIR/other by prepare).
+// other.example from another CA, and expired_port_ with an expired one.
 std::string ConnectConfig(const DaemonEnv& env) {
   const std::string other_ca = absl::StrCat(env.dir, "/other/ca.pem");
   auto profile = [&](absl::string_view name, absl::string_view extra) {
@@ -45,6 +45,9 @@ std::string ConnectConfig(const DaemonEnv& env) {
       profile("other", absl::StrCat("allow_uids = [0]\ndestinations = [\"localhost:*\"]\n"
                                     "ca_file = \"",
                                     other_ca, "\"")),
+      profile("expired", absl::StrCat("allow_uids = [0]\ndestinations = [\"localhost:*\"]\n"
+                                      "ca_file = \"",
+                                      env.dir, "/expired/ca.pem\"")),
       profile("nobody", absl::StrCat("allow_uids = [4242]\ndestinations = [\"localhost:*\"]\n"
                                      "ca_file = \"",
                                      env.ca, "\"")));
@@ -60,29 +63,43 @@ bool Listening(int port) {
   return fd.valid() && connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
 }
 
+// WriteServerCerts makes the other servers' certificates: DIR/other (its own
+// CA; leaf for other.example) and DIR/expired (its own CA; the leaf expires
+// the moment it is made).
+absl::Status WriteServerCerts(const DaemonEnv& env) {
+  testing::TestCertsOptions other_opts;
+  other_opts.server_sans = {"other.example"};
+  other_opts.with_rsa_server = false;
+  absl::StatusOr<testing::TestCerts> other = testing::TestCerts::Generate(other_opts);
+  if (!other.ok()) return other.status();
+  if (absl::Status s = other->WriteTo(absl::StrCat(env.dir, "/other")); !s.ok()) return s;
+  testing::TestCertsOptions expired_opts;
+  expired_opts.with_rsa_server = false;
+  expired_opts.valid_days = 0;
+  absl::StatusOr<testing::TestCerts> expired = testing::TestCerts::Generate(expired_opts);
+  if (!expired.ok()) return expired.status();
+  return expired->WriteTo(absl::StrCat(env.dir, "/expired"));
+}
+
 class ConnectTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<TestDaemon>> d =
-        TestDaemon::Start({.config = ConnectConfig, .prepare = [](const DaemonEnv& env) {
-                             testing::TestCertsOptions opts;
-                             opts.server_sans = {"other.example"};
-                             opts.with_rsa_server = false;
-                             absl::StatusOr<testing::TestCerts> other =
-                                 testing::TestCerts::Generate(opts);
-                             if (!other.ok()) return other.status();
-                             return other->WriteTo(absl::StrCat(env.dir, "/other"));
-                           }});
+        TestDaemon::Start({.config = ConnectConfig, .prepare = WriteServerCerts});
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = *std::move(d);
     const DaemonEnv& env = daemon_->env();
     good_port_ = PickFreePort();
     other_port_ = PickFreePort();
+    expired_port_ = PickFreePort();
     good_ = StartServer(good_port_, env.cert, env.key, "good");
     other_ = StartServer(other_port_, absl::StrCat(env.dir, "/other/server-ecdsa.pem"),
                          absl::StrCat(env.dir, "/other/server-ecdsa.key"), "other");
+    expired_ = StartServer(expired_port_, absl::StrCat(env.dir, "/expired/server-ecdsa.pem"),
+                           absl::StrCat(env.dir, "/expired/server-ecdsa.key"), "expired");
     ASSERT_NE(good_, nullptr);
     ASSERT_NE(other_, nullptr);
+    ASSERT_NE(expired_, nullptr);
   }
 
   std::unique_ptr<BackgroundProcess> StartServer(int port, const std::string& cert,
@@ -132,6 +149,8 @@ class ConnectTest : public ::testing::Test {
   std::unique_ptr<BackgroundProcess> other_;
   int good_port_ = 0;
   int other_port_ = 0;
+  std::unique_ptr<BackgroundProcess> expired_;
+  int expired_port_ = 0;
 };
 
 struct VersionCase {
@@ -197,6 +216,13 @@ TEST_F(ConnectTest, WrongHostnameIsAVerificationError) {
   EXPECT_EQ(Connect("other", "localhost", other_port_, &c), -EKEYREJECTED);
   EXPECT_THAT(tlsfd_last_error(),
               HasSubstr("server certificate verification failed: hostname mismatch"));
+}
+
+TEST_F(ConnectTest, ExpiredCertificateIsAVerificationError) {
+  tlsfd_conn* c = nullptr;
+  EXPECT_EQ(Connect("expired", "localhost", expired_port_, &c), -EKEYREJECTED);
+  EXPECT_THAT(tlsfd_last_error(),
+              HasSubstr("server certificate verification failed: certificate has expired"));
 }
 
 TEST_F(ConnectTest, PolicyRefusalsAreClearErrors) {
