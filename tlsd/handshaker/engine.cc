@@ -405,6 +405,9 @@ void Engine::TryHandoff(Conn& c) {
       queued_.push_back(c.id);
       ArmDeadline(c, absl::Now() + absl::Milliseconds(c.backend->config().queue_timeout_ms));
       SetInterest(c.tcp.valid() ? c.tcp.get() : c.handoff_fd.get(), Key(Kind::kTcp, c.id), 0);
+      // Recorded, so that a relay started after the wait sets its interest
+      // again (it compares against this).
+      c.tcp_events = 0;
     }
     return;
   }
