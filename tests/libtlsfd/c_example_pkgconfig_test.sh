@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Plain C against the *installed* libtlsfd, built the way a consumer builds:
+#   1. cmake --install the library's components into a staging prefix;
+#   2. compile libtlsfd/examples/demo_backend.c with nothing but
+#      `pkg-config --cflags --libs tlsfd` (no -I/-L of our own);
+#   3. run it as a pull backend of a real tlsd and fetch its page with curl.
+# Usage: c_example_pkgconfig_test.sh BUILD_DIR SOURCE_DIR TLSD_BINARY
+set -euo pipefail
+build=$1 src=$2 tlsd=$3
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/tlsfd-pkgconfig.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. Install (the runtime and development components only).
+prefix=$work/prefix
+for component in tlsfd tlsfd-dev; do
+  cmake --install "$build" --prefix "$prefix" --component "$component" >/dev/null
+done
+pc=$(find "$prefix" -name tlsfd.pc -print -quit)
+[[ -n $pc ]] || fail "no tlsfd.pc under $prefix"
+export PKG_CONFIG_PATH=${pc%/*}
+flags=$(pkg-config --cflags --libs tlsfd) || fail "pkg-config tlsfd failed"
+echo "pkg-config --cflags --libs tlsfd: $flags"
+
+# 2. Compile. -pthread is the example's own need (it runs a thread per
+# connection), not the library's.
+# shellcheck disable=SC2086  # the flags are words on purpose
+cc -std=c11 -Wall -Wextra -Werror -pthread -o "$work/demo" \
+  "$src/libtlsfd/examples/demo_backend.c" $flags || fail "the example does not build from pkg-config's flags"
+# The staged library is not on the loader's path (no rpath in the .pc).
+export LD_LIBRARY_PATH
+LD_LIBRARY_PATH=$(pkg-config --variable=libdir tlsfd)
+ldd "$work/demo" | grep -q "$LD_LIBRARY_PATH/libtlsfd.so" || fail "the example does not use the staged libtlsfd"
+
+# 3. Run it behind a real tlsd.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+port=''
+for _ in $(seq 1 50); do
+  p=$((20000 + RANDOM % 40000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+done
+[[ -n $port ]] || fail "no free port"
+cat >"$work/tlsd.toml" <<TOML
+[global]
+control_socket = "$work/control.sock"
+state_dir = "$work"
+
+[[service]]
+name = "web"
+listen = ["127.0.0.1:$port"]
+backend = "demo"
+
+[[service.certificate]]
+cert = "$work/cert.pem"
+key = "$work/key.pem"
+
+[[backend]]
+name = "demo"
+mode = "pull"
+allow_uids = [$(id -u)]
+TOML
+"$tlsd" --config "$work/tlsd.toml" >"$work/tlsd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do [[ -S $work/control.sock ]] && break; sleep 0.1; done
+[[ -S $work/control.sock ]] || fail "tlsd did not start: $(cat "$work/tlsd.log")"
+"$work/demo" --control "$work/control.sock" --backend demo >"$work/demo.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "ready:" "$work/demo.log" && break; sleep 0.1; done
+grep -q "ready:" "$work/demo.log" || fail "the example did not subscribe: $(cat "$work/demo.log")"
+
+page=$(curl -sS --max-time 20 -w '\nhttp_code=%{http_code}\n' --cacert "$work/cert.pem" \
+  --resolve "localhost:$port:127.0.0.1" "https://localhost:$port/") ||
+  fail "curl failed; tlsd log: $(cat "$work/tlsd.log")"
+echo "$page"
+grep -q '^http_code=200$' <<<"$page" || fail "not HTTP 200"
+grep -q '^tls_version: TLSv1\.[23]$' <<<"$page" || fail "no tls_version line"
+grep -q '^cipher: ' <<<"$page" || fail "no cipher line"
+grep -q '^sni: localhost$' <<<"$page" || fail "no sni line"
+echo "PASS: the example built from pkg-config's flags served curl through tlsd"
