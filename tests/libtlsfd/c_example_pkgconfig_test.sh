@@ -4,9 +4,11 @@
 #   2. compile libtlsfd/examples/demo_backend.c with nothing but
 #      `pkg-config --cflags --libs tlsfd` (no -I/-L of our own);
 #   3. run it as a pull backend of a real tlsd and fetch its page with curl.
-# Usage: c_example_pkgconfig_test.sh BUILD_DIR SOURCE_DIR TLSD_BINARY
+# Usage: c_example_pkgconfig_test.sh BUILD_DIR SOURCE_DIR TLSD_BINARY [SANITIZER_FLAGS]
+# SANITIZER_FLAGS: what a sanitizer build's library needs its consumers to
+# link with (-fsanitize=...); empty for a normal build.
 set -euo pipefail
-build=$1 src=$2 tlsd=$3
+build=$1 src=$2 tlsd=$3 sanitizer_flags=${4:-}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/tlsfd-pkgconfig.XXXXXX)
@@ -31,8 +33,9 @@ echo "pkg-config --cflags --libs tlsfd: $flags"
 
 # 2. Compile. -pthread is the example's own need (it runs a thread per
 # connection), not the library's.
+[[ -n $sanitizer_flags ]] && echo "sanitizer build: the consumer also links $sanitizer_flags"
 # shellcheck disable=SC2086  # the flags are words on purpose
-cc -std=c11 -Wall -Wextra -Werror -pthread -o "$work/demo" \
+cc -std=c11 -Wall -Wextra -Werror -pthread $sanitizer_flags -o "$work/demo" \
   "$src/libtlsfd/examples/demo_backend.c" $flags || fail "the example does not build from pkg-config's flags"
 # The staged library is not on the loader's path (no rpath in the .pc).
 export LD_LIBRARY_PATH
