@@ -40,7 +40,10 @@ cc -std=c11 -Wall -Wextra -Werror -pthread $sanitizer_flags -o "$work/demo" \
 # The staged library is not on the loader's path (no rpath in the .pc).
 export LD_LIBRARY_PATH
 LD_LIBRARY_PATH=$(pkg-config --variable=libdir tlsfd)
-ldd "$work/demo" | grep -q "$LD_LIBRARY_PATH/libtlsfd.so" || fail "the example does not use the staged libtlsfd"
+# (ldd's output in a variable: `ldd | grep -q` under pipefail fails whenever
+# grep stops reading early and ldd gets SIGPIPE.)
+libs=$(ldd "$work/demo")
+grep -qF "$LD_LIBRARY_PATH/libtlsfd.so" <<<"$libs" || fail "the example does not use the staged libtlsfd: $libs"
 
 # 3. Run it behind a real tlsd.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
