@@ -10,8 +10,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/unique_fd.h"
@@ -19,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "libtlsfd/include/tlsfd.h"
 #include "tests/integration/support/harness.h"
+#include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
 namespace integration {
@@ -180,12 +184,8 @@ TEST_P(ConnectVersionTest, VerifiedConnectionCarriesDataAndASecondOneResumes) {
     EXPECT_THAT(page, HasSubstr("HTTP/1.0 200 ok")) << page;
     EXPECT_THAT(page, HasSubstr("Cipher is")) << page;
     if (round == 1) {
-      if (v.version == 0x0304 && KernelKtls()) {
-        tlsfd_close(c);
-        GTEST_SKIP() << "skipped: TLS 1.3 session tickets arrive after the kTLS handoff and are "
-                        "not stored from the control-record relay yet, so a second TLS 1.3 "
-                        "connection does not resume";
-      }
+      // TLS 1.3 over kTLS: the tickets s_server sends after the handshake
+      // were taken in before the handoff (tls13_tickets.h).
       EXPECT_EQ(info.resumed, 1) << "tlsd keeps the destination's session and resumes it";
       EXPECT_THAT(page, HasSubstr("Reused, ")) << page;
     } else {
@@ -201,6 +201,97 @@ INSTANTIATE_TEST_SUITE_P(Versions, ConnectVersionTest,
                          [](const auto& info) {
                            return info.param.version == 0x0303 ? "Tls12" : "Tls13";
                          });
+
+// A TLS 1.3 server that speaks first: right behind its handshake and its two
+// tickets it writes a banner, then echoes what it reads once and closes. It
+// serves `connections` connections, in a thread, on a port of its own.
+class SpeakFirstServer {
+ public:
+  static constexpr absl::string_view kBanner = "220 banner right behind the tickets\n";
+
+  SpeakFirstServer(const DaemonEnv& env, int connections) {
+    ctx_.reset(SSL_CTX_new(TLS_server_method()));
+    SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_3_VERSION);
+    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_.get(), env.cert.c_str()), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_.get(), env.key.c_str(), SSL_FILETYPE_PEM), 1);
+    listener_ = UniqueFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(bind(listener_.get(), reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(listen(listener_.get(), 4), 0);
+    EXPECT_EQ(getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this, connections] {
+      for (int i = 0; i < connections; ++i) Serve();
+    });
+  }
+  ~SpeakFirstServer() {
+    shutdown(listener_.get(), SHUT_RDWR);  // ends a pending accept
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  void Serve() {
+    UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!fd.valid()) return;
+    SslPtr ssl(SSL_new(ctx_.get()));
+    SSL_set_fd(ssl.get(), fd.get());
+    if (SSL_accept(ssl.get()) != 1) return;  // the client reports it
+    // SSL_accept has sent the tickets; the banner goes right behind them.
+    SSL_write(ssl.get(), kBanner.data(), static_cast<int>(kBanner.size()));
+    char buf[256];
+    const int n = SSL_read(ssl.get(), buf, sizeof(buf));
+    if (n > 0) SSL_write(ssl.get(), buf, n);
+    SSL_shutdown(ssl.get());
+  }
+
+  SslCtxPtr ctx_;
+  UniqueFd listener_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// What the server sends right behind its tickets is the app's: the tickets
+// go to tlsd (so the second connection resumes), the banner reaches the
+// app's first read intact, through kTLS where the kernel has it.
+TEST_F(ConnectTest, Tls13ServerThatSpeaksFirstKeepsItsBannerAndTicketsAreStored) {
+  SpeakFirstServer server(daemon_->env(), 2);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "first connection" : "second connection");
+    tlsfd_conn* c = nullptr;
+    ASSERT_EQ(Connect("up", "localhost", server.port(), &c), 0) << tlsfd_last_error() << "\n"
+                                                                << daemon_->Log();
+    tlsfd_info info{};
+    info.struct_size = sizeof(info);
+    ASSERT_EQ(tlsfd_conn_info(c, &info), 0);
+    EXPECT_EQ(info.tls_version, 0x0304);
+    const std::string path = KernelKtls() ? "ktls-sw" : "relay";
+    EXPECT_EQ(info.rx_path_name, path);
+    EXPECT_EQ(info.resumed, round) << (round == 1 ? "the tickets were not kept" : "");
+    std::string banner;
+    char buf[256];
+    while (banner.size() < SpeakFirstServer::kBanner.size()) {
+      ssize_t n = tlsfd_read(c, buf, sizeof(buf));
+      if (n == -EINTR) continue;
+      ASSERT_GT(n, 0) << strerror(static_cast<int>(-n)) << ": " << tlsfd_last_error();
+      banner.append(buf, n);
+    }
+    EXPECT_EQ(banner, SpeakFirstServer::kBanner);
+    ASSERT_EQ(tlsfd_write(c, "ping", 4), 4);
+    std::string echo;
+    while (echo.size() < 4) {
+      ssize_t n = tlsfd_read(c, buf, sizeof(buf));
+      if (n == -EINTR) continue;
+      ASSERT_GT(n, 0) << strerror(static_cast<int>(-n)) << ": " << tlsfd_last_error();
+      echo.append(buf, n);
+    }
+    EXPECT_EQ(echo, "ping");
+    EXPECT_EQ(tlsfd_close(c), 0);
+  }
+}
 
 TEST_F(ConnectTest, UnknownCaIsAVerificationError) {
   tlsfd_conn* c = nullptr;

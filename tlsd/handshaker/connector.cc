@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,7 @@
 #include "tlsd/handshaker/conn_info.h"
 #include "tlsd/handshaker/conn_log.h"
 #include "tlsd/tls/ktls.h"
+#include "tlsd/tls/tls13_tickets.h"
 
 namespace tlsd {
 namespace {
@@ -163,8 +166,21 @@ void Connector::Run(const ClientTls& profile, const ConnectRequest& request, con
   FillNegotiated(ssl->get(), info);
   info.handshake_us = static_cast<uint32_t>(absl::ToInt64Microseconds(absl::Now() - start));
 
+  KtlsOptions ktls_options;
+  if (config.session_resumption && BIO_get_ktls_send(SSL_get_wbio(ssl->get()))) {
+    // TLS 1.3 tickets come after the handshake: let them in before the
+    // kernel takes RX too (tls13_tickets.h), so the next request can resume.
+    // (Relayed, OpenSSL reads them itself.)
+    const absl::Time until = std::min(deadline, absl::Now() + TicketWait(tcp->get()));
+    absl::StatusOr<uint64_t> taken = CollectTls13Tickets(ssl->get(), tcp->get(), until);
+    if (!taken.ok()) {
+      return fail({EPROTO, absl::StrCat("after the handshake: ", taken.status().message())},
+                  "handshake-failed");
+    }
+    ktls_options.tls13_rx_seq = *taken;
+  }
   absl::StatusOr<KtlsOutcome> ktls =
-      CompleteKtls(ssl->get(), tcp->get(), /*is_server=*/false, KtlsOptions{});
+      CompleteKtls(ssl->get(), tcp->get(), /*is_server=*/false, ktls_options);
   KtlsOutcome outcome;
   if (ktls.ok()) {
     outcome = *ktls;

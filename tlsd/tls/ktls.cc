@@ -209,11 +209,13 @@ const SecretBytes* PeerSecret(const SSL* ssl, bool is_server) {
   return peer->empty() ? nullptr : peer;
 }
 
-// Installs TLS 1.3 RX at sequence 0 from the peer's traffic secret.
-absl::Status InstallTls13Rx(int fd, KtlsCipher cipher, const SecretBytes& peer_secret) {
+// Installs TLS 1.3 RX from the peer's traffic secret, the peer's next record
+// being number `seq` under it.
+absl::Status InstallTls13Rx(int fd, KtlsCipher cipher, const SecretBytes& peer_secret,
+                            uint64_t seq) {
   TLSD_ASSIGN_OR_RETURN(TrafficKeys keys, DeriveTrafficKeys(cipher, peer_secret.span()));
   TLSD_ASSIGN_OR_RETURN(CryptoInfo info, BuildCryptoInfo(TlsVersion::kTls13, cipher,
-                                                         keys.key.span(), keys.iv.span(), 0));
+                                                         keys.key.span(), keys.iv.span(), seq));
   return InstallKtlsDirection(fd, Direction::kRx, info);
 }
 
@@ -632,13 +634,15 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
       // for records: a relay needs both directions in user space then.
       rx_why = tx_why == kNoTlsUlp ? tx_why : "not installed because tx is in user space";
     } else {
-      // OpenSSL would hold any record it had read past the handshake; then
-      // the peer's sequence number is no longer 0 and installing would
-      // corrupt the stream, so refuse outright (a read_ahead misconfig).
+      // OpenSSL would hold any record it had read ahead past the handshake;
+      // then the peer's sequence number is not the one we know and
+      // installing would corrupt the stream, so refuse outright (a
+      // read_ahead misconfig).
       if (SSL_has_pending(ssl)) {
         return absl::FailedPreconditionError(
-            "CompleteKtls: OpenSSL has buffered input past the handshake "
-            "(read_ahead on?); cannot install TLS 1.3 RX at sequence 0");
+            absl::StrCat("CompleteKtls: OpenSSL has buffered input past the handshake "
+                         "(read_ahead on?); cannot install TLS 1.3 RX at sequence ",
+                         opts.tls13_rx_seq));
       }
       const SecretBytes* peer_secret = PeerSecret(ssl, is_server);
       if (peer_secret == nullptr) {
@@ -646,7 +650,7 @@ absl::StatusOr<KtlsOutcome> CompleteKtls(SSL* ssl, int fd, bool is_server,
             "CompleteKtls: no captured ", is_server ? kClientTrafficSecret0 : kServerTrafficSecret0,
             " (InstallSecretCapture was not called on this SSL_CTX)"));
       }
-      absl::Status installed = InstallTls13Rx(fd, *cipher, *peer_secret);
+      absl::Status installed = InstallTls13Rx(fd, *cipher, *peer_secret, opts.tls13_rx_seq);
       if (installed.ok()) {
         rx_in_kernel = true;
         outcome.rx_installed_by_tlsd = true;

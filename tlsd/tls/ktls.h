@@ -13,7 +13,9 @@
 //    the peer's application traffic secret is captured by the keylog callback
 //    (InstallSecretCapture), the key and IV are derived with HKDF-Expand-Label
 //    and the record sequence is 0, which is right only while OpenSSL has not
-//    read any application-key record (read_ahead off, no SSL_read yet).
+//    read any application-key record (read_ahead off, no SSL_read yet), or
+//    the count of those it did read, exactly (KtlsOptions::tls13_rx_seq: a
+//    client's collected session tickets, tls13_tickets.h).
 //  - CompleteKtls looks at what ended up where, per direction, and says why.
 //    A direction left in user space is not an error: the caller's policy
 //    decides between refusing the connection and relaying.
@@ -212,6 +214,11 @@ struct KtlsOptions {
   // Ask the kernel through sock_diag which mode each direction got. Without
   // CAP_NET_ADMIN the kernel does not say, and the outcome is unverified.
   bool verify_with_sock_diag = true;
+  // TLS 1.3 RX, when tlsd installs it: the sequence number of the peer's
+  // next record, i.e. how many application-key records OpenSSL has read
+  // since the handshake (the tickets CollectTls13Tickets let it take). Any
+  // other read past the handshake makes the stream unusable for kTLS.
+  uint64_t tls13_rx_seq = 0;
 };
 
 // KtlsOutcome says where each direction ended up and why.
