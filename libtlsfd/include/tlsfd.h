@@ -356,7 +356,10 @@ TLSFD_EXPORT int tlsfd_shutdown(tlsfd_conn* conn);
  * tlsfd_conn_info() become invalid. The connection is freed whatever
  * happens. Returns 0, or the negative errno with which close_notify could
  * not be sent (informational: e.g. -EPIPE when the peer had already gone).
- * NULL is ignored (returns 0). */
+ * NULL is ignored (returns 0). On a kTLS connection closed with input still
+ * unread (or after a failure), TCP would answer with a reset that discards
+ * what is still queued to go out, the alert included: tlsfd_close then waits
+ * up to 250 ms for the peer to acknowledge it first. */
 TLSFD_EXPORT int tlsfd_close(tlsfd_conn* conn);
 
 /* tlsfd_conn_last_alert returns the description (0..255) of the last TLS

@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +14,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/base/errno_status.h"
 #include "common/ktls/record_io.h"
 #include "libtlsfd/src/control_relay.h"
@@ -287,6 +292,31 @@ int tlsfd_conn::Shutdown() {
     return -errno;
   }
   return 0;
+}
+
+// close() on a TCP socket with unread input sends a reset, and a reset
+// throws away whatever is still queued to go out: the app's last writes and
+// the alert that ended the connection (tlsd's answer to a KeyUpdate storm,
+// say, which is exactly when the peer's records are still arriving). The
+// unread input cannot always be read off first (on a kernel that rekeys, RX
+// stops at a KeyUpdate tlsd refused), so instead: push out what Nagle holds
+// back and give the peer a short while to acknowledge it; the reset that
+// follows then costs nothing already written. Only kTLS sockets: a relayed
+// connection is a socketpair, and tlsd finishes it.
+void tlsfd_conn::FlushBeforeClose() {
+  if (!ktls()) return;
+  int unread = 0;
+  if (read_state_ != ReadState::kFailed &&
+      (ioctl(fd_.get(), SIOCINQ, &unread) != 0 || unread == 0)) {
+    return;  // close() sends FIN, and the kernel delivers the rest on its own
+  }
+  const int one = 1;
+  (void)setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const absl::Time until = absl::Now() + kCloseLinger;
+  int queued = 0;
+  while (ioctl(fd_.get(), SIOCOUTQ, &queued) == 0 && queued > 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 }
 
 void tlsfd_conn::FillInfo(tlsfd_info* out) const {

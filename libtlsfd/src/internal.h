@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/base/unique_fd.h"
 #include "common/ipc/seqpacket.h"
 #include "common/wire/messages.h"
@@ -33,7 +34,14 @@ struct tlsfd_conn {
   ssize_t Read(uint8_t* buf, size_t len);
   ssize_t Write(const uint8_t* buf, size_t len);
   int Shutdown();
+  // FlushBeforeClose runs just before tlsfd_close closes the socket: see
+  // conn.cc for why a kTLS connection may linger up to kCloseLinger.
+  void FlushBeforeClose();
   void FillInfo(tlsfd_info* info) const;
+
+  // The longest tlsfd_close waits for the peer to acknowledge what was
+  // written, when it must close with input unread (FlushBeforeClose).
+  static constexpr absl::Duration kCloseLinger = absl::Milliseconds(250);
 
   bool ktls() const { return info_.rx_path != tlsd::DataPath::kRelay; }
   int fd() const { return fd_.get(); }

@@ -273,6 +273,10 @@ int tlsfd_close(tlsfd_conn* conn) {
     return 0;
   }
   int rc = Guarded([&] { return conn->Shutdown(); });
+  Guarded([&] {
+    conn->FlushBeforeClose();
+    return 0;
+  });
   delete conn;  // closes the fd
   return rc;
 }

@@ -10,9 +10,13 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -92,9 +96,9 @@ INSTANTIATE_TEST_SUITE_P(Versions, CloseNotifyTest,
                          });
 
 // openssl s_client ends the connection at end of input with close_notify
-// (and exits without reading the answer: its shutdown is one-way, so the
-// close_notify coming back is asserted with the OpenSSL client above). The
-// app's read must end with 0, after the bytes, not with an error.
+// (its shutdown is one-way; SClientCloseNotifyTest below finds the answer in
+// its -debug dump). The app's read must end with 0, after the bytes, not
+// with an error.
 TEST_F(ControlRecordTest, SClientCloseNotifyIsEndOfStreamForTheApp) {
   PeerOptions opts;
   opts.stdin_data = "hello\n";
@@ -111,6 +115,93 @@ TEST_F(ControlRecordTest, SClientCloseNotifyIsEndOfStreamForTheApp) {
   EXPECT_EQ(recs[0].handler_error, "") << "the app's read must end with 0 at close_notify";
   ExpectDataPath(recs[0], *daemon_);
 }
+
+// The bytes s_client's -debug dump shows it reading after it sent its own
+// close_notify (its ">>> ... Alert ... close_notify" -msg line): the hex of
+// every "read from ... => N" dump that follows. s_client drains the socket
+// for up to 500 ms after its one-way shutdown, and -debug logs those reads
+// even though it no longer decrypts them.
+std::vector<uint8_t> BytesReadAfterOwnCloseNotify(absl::string_view out) {
+  std::vector<uint8_t> bytes;
+  bool after_close = false;
+  bool in_read_dump = false;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::StartsWith(line, ">>> ") && absl::StrContains(line, "close_notify")) {
+      after_close = true;
+      continue;
+    }
+    if (!after_close) continue;
+    if (absl::StartsWith(line, "read from ")) {
+      in_read_dump = true;
+      continue;
+    }
+    // A dump line: "0010 - 42 b6 6b 78 ad a4 b9 c9-94 f6 a5 8f 03 84 c1 22   ascii".
+    if (!in_read_dump || line.size() < 9 || line.substr(4, 3) != " - ") {
+      in_read_dump = false;
+      continue;
+    }
+    std::string hex(line.substr(7, std::min<size_t>(47, line.size() - 7)));
+    std::replace(hex.begin(), hex.end(), '-', ' ');
+    for (absl::string_view token : absl::StrSplit(hex, ' ', absl::SkipEmpty())) {
+      int byte = 0;
+      if (token.size() != 2 || !absl::SimpleHexAtoi(token, &byte)) break;
+      bytes.push_back(static_cast<uint8_t>(byte));
+    }
+  }
+  return bytes;
+}
+
+class SClientCloseNotifyTest : public ControlRecordTest,
+                               public ::testing::WithParamInterface<int> {};
+
+// The acceptance wording, on s_client's own output: s_client sends
+// close_notify at end of input, the app's read ends with 0, and the app's
+// close_notify comes back. s_client no longer decrypts at that point, so the
+// record is identified by its header in the -debug dump: exactly one record,
+// then the end of the stream. TLS 1.2 shows the alert content type (21) with
+// the size of an encrypted two-byte alert (AES-GCM: 8-byte explicit nonce +
+// 2 + 16-byte tag = 26; ChaCha20-Poly1305: 2 + 16 = 18). TLS 1.3 hides the
+// type (23 outside): 2 + 1 inner type + 16 = 19 bytes, and the app wrote
+// nothing else (CloseNotifyTest above decrypts it with an OpenSSL client).
+TEST_P(SClientCloseNotifyTest, ClientSeesTheAppsCloseNotifyInSClientsOutput) {
+  const bool tls13 = GetParam() == TLS1_3_VERSION;
+  PeerOptions opts;
+  opts.stdin_data = "close-notify-probe\n";
+  opts.close_stdin_after_stdout_has = "close-notify-probe";
+  PeerResult r =
+      RunPeer({kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", daemon_->port()),
+               "-servername", "localhost", "-CAfile", daemon_->env().ca, "-verify_return_error",
+               tls13 ? "-tls1_3" : "-tls1_2", "-quiet", "-no_ign_eof", "-msg", "-debug"},
+              opts);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  ASSERT_THAT(r.out, HasSubstr("Alert [length 0002], warning close_notify"))
+      << "s_client sent no close_notify\n"
+      << r.Describe();
+  std::vector<uint8_t> got = BytesReadAfterOwnCloseNotify(r.out);
+  std::vector<ConnRecord> recs = backend_->WaitForConnections(1);
+  ASSERT_EQ(recs.size(), 1u) << daemon_->Log();
+  EXPECT_EQ(recs[0].received, "close-notify-probe\n");
+  EXPECT_EQ(recs[0].handler_error, "") << "the app's read must end with 0 at close_notify";
+  ExpectDataPath(recs[0], *daemon_);
+
+  ASSERT_GE(got.size(), 5u) << "s_client read nothing after its close_notify\n" << r.Describe();
+  const size_t length = (size_t{got[3]} << 8) | got[4];
+  EXPECT_EQ(got.size(), 5 + length) << "one record, then end of stream\n" << r.Describe();
+  EXPECT_EQ(got[1], 0x03);
+  EXPECT_EQ(got[2], 0x03);
+  if (tls13) {
+    EXPECT_EQ(got[0], 23) << "TLS 1.3 records are application_data outside";
+    EXPECT_EQ(length, 19u) << r.Describe();
+  } else {
+    EXPECT_EQ(got[0], 21) << "an alert record" << r.Describe();
+    EXPECT_TRUE(length == 26 || length == 18) << "length " << length << "\n" << r.Describe();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, SClientCloseNotifyTest,
+                         ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION), [](const auto& info) {
+                           return info.param == TLS1_2_VERSION ? "Tls12" : "Tls13";
+                         });
 
 // openssl s_client's `K` (KeyUpdate, update_requested) and `k` (not
 // requested) between echoed lines.
