@@ -384,7 +384,7 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   EXPECT_EQ(*echo, "still here");
   std::cout << "[ TIMING   ] " << kCycles << " dying-subscriber cycles in "
             << absl::FormatDuration(took) << " (" << resumed.load() << " resumed); outcomes:" << mix
-            << std::endl;
+            << "; tlsd fds " << baseline << " before, " << d.NumFds() << " after" << std::endl;
 }
 
 // ---------------------------------------------------------------------------
