@@ -19,6 +19,7 @@
 #include "tlsd/handshaker/engine.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
+#include "tlsd/supervisor/privileges.h"
 #include "tlsd/tls/ktls.h"
 
 namespace tlsd {
@@ -125,6 +126,14 @@ int RunDaemon(Config config, unsigned threads_override) {
   if (!KernelHasTlsUlp()) {
     TLSD_LOG(Notice) << "kernel has no TLS ULP (CONFIG_TLS): services with ktls = prefer relay "
                         "in user space; services with ktls = require refuse connections";
+  }
+  // Everything that needed root is done: sockets bound, keys loaded, the tls
+  // module loaded by the probe above. Nothing has been read from a client.
+  if (absl::StatusOr<std::string> dropped = DropPrivileges(global.user); !dropped.ok()) {
+    TLSD_LOG(Error) << dropped.status().message();
+    return absl::IsInvalidArgument(dropped.status()) ? kExitConfig : kExitOsErr;
+  } else {
+    TLSD_LOG(Notice) << *dropped;
   }
 
   std::vector<std::unique_ptr<Engine>> engines;
