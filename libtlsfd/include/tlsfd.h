@@ -423,6 +423,24 @@ TLSFD_EXPORT int tlsfd_conn_info(const tlsfd_conn* conn, struct tlsfd_info* out)
  * Errors
  * ------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------
+ * Sandboxing
+ * ------------------------------------------------------------------------- */
+
+/* tlsfd_restrict_key_access makes getsockopt(fd, SOL_TLS, ...) fail with
+ * EPERM in this process from now on, in every thread, and in every child it
+ * starts: on a kTLS socket that call returns the traffic key, IV and
+ * sequence number (TLS_TX, TLS_RX), and a worker that holds them could
+ * decrypt or forge the connection's records outside the kernel. Nothing
+ * libtlsfd does needs it. It is a seccomp filter (policy/worker-seccomp.md)
+ * that allows everything else, and it sets no_new_privs, which seccomp
+ * requires of an unprivileged process: set-user-ID programs run after it
+ * do not gain privileges. It cannot be undone. Call it once the process is
+ * set up, before it reads from any connection.
+ * Returns 0, or -ENOSYS (the kernel has no seccomp filters), -EINVAL, or
+ * another negative errno from installing the filter; then nothing changed. */
+TLSFD_EXPORT int tlsfd_restrict_key_access(void);
+
 /* tlsfd_strerror describes a negative errno value returned by this library
  * (e.g. tlsfd_strerror(-ECONNRESET)). Thread-safe; the string is static. */
 TLSFD_EXPORT const char* tlsfd_strerror(int neg_errno);

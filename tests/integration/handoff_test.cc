@@ -368,6 +368,7 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
 
   // tlsd gives every descriptor back (the queue timeout is 100 ms).
   bool settled = WaitFor([&] { return d.NumFds() == baseline; }, absl::Seconds(10));
+  const int fds_after = d.NumFds();
   EXPECT_TRUE(settled) << "tlsd holds " << d.NumFds() << " fds after " << kCycles
                        << " dying subscribers, " << baseline << " before:\n"
                        << FdListing(d.pid());
@@ -384,7 +385,7 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   EXPECT_EQ(*echo, "still here");
   std::cout << "[ TIMING   ] " << kCycles << " dying-subscriber cycles in "
             << absl::FormatDuration(took) << " (" << resumed.load() << " resumed); outcomes:" << mix
-            << "; tlsd fds " << baseline << " before, " << d.NumFds() << " after" << std::endl;
+            << "; tlsd fds " << baseline << " before, " << fds_after << " after" << std::endl;
 }
 
 // ---------------------------------------------------------------------------
