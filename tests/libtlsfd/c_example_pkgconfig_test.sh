@@ -8,6 +8,8 @@
 # SANITIZER_FLAGS: what a sanitizer build's library needs its consumers to
 # link with (-fsanitize=...); empty for a normal build.
 set -euo pipefail
+# shellcheck source=../support/tlsd_pull.sh
+source "$(dirname "$0")/../support/tlsd_pull.sh"
 build=$1 src=$2 tlsd=$3 sanitizer_flags=${4:-}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -46,38 +48,7 @@ libs=$(ldd "$work/demo")
 grep -qF "$LD_LIBRARY_PATH/libtlsfd.so" <<<"$libs" || fail "the example does not use the staged libtlsfd: $libs"
 
 # 3. Run it behind a real tlsd.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-port=''
-for _ in $(seq 1 50); do
-  p=$((20000 + RANDOM % 40000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[[ -n $port ]] || fail "no free port"
-cat >"$work/tlsd.toml" <<TOML
-[global]
-control_socket = "$work/control.sock"
-state_dir = "$work"
-
-[[service]]
-name = "web"
-listen = ["127.0.0.1:$port"]
-backend = "demo"
-
-[[service.certificate]]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-
-[[backend]]
-name = "demo"
-mode = "pull"
-allow_uids = [$(id -u)]
-TOML
-"$tlsd" --config "$work/tlsd.toml" >"$work/tlsd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do [[ -S $work/control.sock ]] && break; sleep 0.1; done
-[[ -S $work/control.sock ]] || fail "tlsd did not start: $(cat "$work/tlsd.log")"
+start_tlsd_pull "$tlsd" "$work" web demo
 "$work/demo" --control "$work/control.sock" --backend demo >"$work/demo.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "ready:" "$work/demo.log" && break; sleep 0.1; done

@@ -23,29 +23,7 @@
 
 namespace {
 
-// InChild runs `body` in a forked child; the child's exit code is body's
-// result (0 = as expected), and what it wrote to `msg` comes back.
-template <typename Fn>
-int InChild(Fn body, std::string* msg) {
-  int p[2];
-  if (pipe(p) != 0) return -1;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    std::string out;
-    const int code = body(&out);
-    (void)!write(p[1], out.data(), out.size());
-    _exit(code);
-  }
-  close(p[1]);
-  char buf[512];
-  ssize_t n;
-  while ((n = read(p[0], buf, sizeof(buf))) > 0) msg->append(buf, n);
-  close(p[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using tlsfd::testutil::InChild;
 
 TEST(KeyAccessTest, GetsockoptSolTlsIsRefusedAfterTheCallAndOthersStillWork) {
   auto [a, b] = tlsfd::testutil::TcpPair();

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -180,48 +179,36 @@ TEST_P(KtlsTest, ConnectionIsAcceptedAsKtls) {
 // stays for good).
 TEST_P(KtlsTest, RestrictKeyAccessHidesTheTrafficKeys) {
   const int fd = tlsfd_conn_fd(conn_);
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(p[0]);
-    std::string out;
-    int code = 0;
-    tls12_crypto_info_aes_gcm_128 got{};
-    socklen_t len = sizeof(got);
-    const tls12_crypto_info_aes_gcm_128 want = Keys(GetParam(), 0x10);
-    if (getsockopt(fd, SOL_TLS, TLS_TX, &got, &len) != 0 ||
-        memcmp(got.key, want.key, sizeof(want.key)) != 0) {
-      out = std::string("before: the TX key was not readable: ") + strerror(errno);
-      code = 1;
-    } else if (int rc = tlsfd_restrict_key_access(); rc != 0) {
-      out = std::string("tlsfd_restrict_key_access: ") + tlsfd_strerror(rc);
-      code = 2;
-    } else {
-      memset(&got, 0, sizeof(got));
-      len = sizeof(got);
-      const int tx = getsockopt(fd, SOL_TLS, TLS_TX, &got, &len);
-      const int tx_errno = errno;
-      len = sizeof(got);
-      const int rx = getsockopt(fd, SOL_TLS, TLS_RX, &got, &len);
-      const int rx_errno = errno;
-      const ssize_t sent = tlsfd_write(conn_, "after", 5);
-      out = "TX " + std::to_string(tx) + "/" + strerror(tx_errno) + ", RX " + std::to_string(rx) +
-            "/" + strerror(rx_errno) + ", write " + std::to_string(sent);
-      code = tx == -1 && tx_errno == EPERM && rx == -1 && rx_errno == EPERM && sent == 5 ? 0 : 3;
-    }
-    (void)!write(p[1], out.data(), out.size());
-    _exit(code);
-  }
-  close(p[1]);
+  tlsfd_conn* conn = conn_;
+  const tls12_crypto_info_aes_gcm_128 want = Keys(GetParam(), 0x10);
   std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = read(p[0], buf, sizeof(buf))) > 0) msg.append(buf, n);
-  close(p[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << msg;
+  const int code = tlsfd::testutil::InChild(
+      [fd, conn, &want](std::string* out) {
+        tls12_crypto_info_aes_gcm_128 got{};
+        socklen_t len = sizeof(got);
+        if (getsockopt(fd, SOL_TLS, TLS_TX, &got, &len) != 0 ||
+            memcmp(got.key, want.key, sizeof(want.key)) != 0) {
+          *out = std::string("before: the TX key was not readable: ") + strerror(errno);
+          return 1;
+        }
+        if (int rc = tlsfd_restrict_key_access(); rc != 0) {
+          *out = std::string("tlsfd_restrict_key_access: ") + tlsfd_strerror(rc);
+          return 2;
+        }
+        memset(&got, 0, sizeof(got));
+        len = sizeof(got);
+        const int tx = getsockopt(fd, SOL_TLS, TLS_TX, &got, &len);
+        const int tx_errno = errno;
+        len = sizeof(got);
+        const int rx = getsockopt(fd, SOL_TLS, TLS_RX, &got, &len);
+        const int rx_errno = errno;
+        const ssize_t sent = tlsfd_write(conn, "after", 5);
+        *out = "TX " + std::to_string(tx) + "/" + strerror(tx_errno) + ", RX " +
+               std::to_string(rx) + "/" + strerror(rx_errno) + ", write " + std::to_string(sent);
+        return tx == -1 && tx_errno == EPERM && rx == -1 && rx_errno == EPERM && sent == 5 ? 0 : 3;
+      },
+      &msg);
+  EXPECT_EQ(code, 0) << msg;
   std::string data;
   tlsd::RecordRead r = PeerRecv(&data);
   EXPECT_EQ(r.record_type, tlsd::kRecordApplicationData);

@@ -4,6 +4,8 @@
 // Helpers for libtlsfd's tests: the test plays tlsd with real sockets.
 
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -16,6 +18,31 @@
 #include "common/wire/messages.h"
 
 namespace tlsfd::testutil {
+
+// InChild runs `body(&msg)` in a forked child, for what cannot be undone in
+// the test process (a seccomp filter). Returns the child's exit code (body's
+// result; 128+N for a signal) and appends what body wrote to `msg`.
+template <typename Fn>
+int InChild(Fn body, std::string* msg) {
+  int p[2];
+  if (pipe(p) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(p[0]);
+    std::string out;
+    const int code = body(&out);
+    (void)!write(p[1], out.data(), out.size());
+    _exit(code);
+  }
+  close(p[1]);
+  char buf[512];
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof(buf))) > 0) msg->append(buf, n);
+  close(p[0]);
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 // TempDir is a fresh directory under $TMPDIR (or /tmp), removed with its
 // files when destroyed.

@@ -7,6 +7,8 @@
 # an error; tls-wrap reports the command's exit.
 # Usage: exec_mode_test.sh TEST_DIR TLSD TLS_WRAP
 set -euo pipefail
+# shellcheck source=../support/tlsd_pull.sh
+source "$(dirname "$0")/../support/tlsd_pull.sh"
 here=$1 tlsd=$2 wrap=$3
 fail() {
   echo "FAIL: $*" >&2
@@ -22,38 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-port=''
-for _ in $(seq 1 50); do
-  p=$((20000 + RANDOM % 40000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[[ -n $port ]] || fail "no free port"
-cat >"$work/tlsd.toml" <<TOML
-[global]
-control_socket = "$work/control.sock"
-state_dir = "$work"
-
-[[service]]
-name = "legacy"
-listen = ["127.0.0.1:$port"]
-backend = "wrapped"
-
-[[service.certificate]]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-
-[[backend]]
-name = "wrapped"
-mode = "pull"
-allow_uids = [$(id -u)]
-TOML
-"$tlsd" --config "$work/tlsd.toml" >"$work/tlsd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do [[ -S $work/control.sock ]] && break; sleep 0.1; done
-[[ -S $work/control.sock ]] || fail "tlsd did not start"
+start_tlsd_pull "$tlsd" "$work" legacy wrapped
 
 "$wrap" exec --control "$work/control.sock" --backend wrapped --max-children 4 \
   -- bash "$here/show_env.sh" "$work/reads.log" >"$work/wrap.stdout" 2>"$work/wrap.log" &

@@ -17,6 +17,7 @@
 #include "absl/types/span.h"
 #include "common/base/errno_status.h"
 #include "common/base/status_macros.h"
+#include "common/ktls/record_io.h"
 #include "tlsd/tls/ktls.h"
 #include "tlsd/tls/ossl_error.h"
 #include "tlsd/tls/ossl_ptr.h"
@@ -25,9 +26,6 @@
 namespace tlsd {
 namespace {
 
-constexpr uint8_t kApplicationData = 23;
-constexpr uint8_t kHandshake = 22;
-constexpr uint8_t kNewSessionTicket = 4;
 constexpr size_t kHeaderLen = 5;
 constexpr size_t kTagLen = 16;
 // A server sends one or two tickets; more records than this are not tickets.
@@ -69,12 +67,12 @@ absl::StatusOr<Plaintext> Open(KtlsCipher cipher, const TrafficKeys& keys, uint6
 bool OnlyTickets(const Plaintext& inner) {
   size_t end = inner.size();
   while (end > 0 && inner.data()[end - 1] == 0) --end;
-  if (end == 0 || inner.data()[end - 1] != kHandshake) return false;
+  if (end == 0 || inner.data()[end - 1] != kRecordHandshake) return false;
   const uint8_t* p = inner.data();
   const size_t content_len = end - 1;
   size_t pos = 0;
   while (pos < content_len) {
-    if (content_len - pos < 4 || p[pos] != kNewSessionTicket) return false;
+    if (content_len - pos < 4 || p[pos] != kHandshakeNewSessionTicket) return false;
     const size_t len = (size_t{p[pos + 1]} << 16) | (size_t{p[pos + 2]} << 8) | p[pos + 3];
     if (content_len - pos - 4 < len) return false;  // continues in another record
     pos += 4 + len;
@@ -152,7 +150,7 @@ absl::StatusOr<uint64_t> CollectTls13Tickets(SSL* ssl, int fd, absl::Time until)
     const size_t have = n > 0 ? static_cast<size_t>(n) : 0;
     size_t need = kHeaderLen;
     if (have >= kHeaderLen) {
-      if (buf[0] != kApplicationData || buf[1] != 0x03 || buf[2] != 0x03) return taken;
+      if (buf[0] != kRecordApplicationData || buf[1] != 0x03 || buf[2] != 0x03) return taken;
       need = kHeaderLen + ((size_t{buf[3]} << 8) | buf[4]);
       if (need > kMaxTls13RecordLen || need < kHeaderLen + kTagLen + 1) return taken;
     }

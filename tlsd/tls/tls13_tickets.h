@@ -27,12 +27,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/ktls/record_io.h"
 
 namespace tlsd {
 
 // The longest a record can be on the wire: a 5-byte header, 2^14 bytes of
 // content and 256 of expansion (RFC 8446 5.2).
-inline constexpr size_t kMaxTls13RecordLen = 5 + (1 << 14) + 256;
+inline constexpr size_t kMaxTls13RecordLen = 5 + kMaxTlsPlaintextLen + 256;
 
 // TicketWait is how long the connector waits for a server's tickets after
 // the handshake of `fd`: four smoothed round-trip times (TCP_INFO), at least
