@@ -23,6 +23,8 @@ test_pkgs=(
   qemu-system-x86 busybox-static cpio xz-utils kmod debian-archive-keyring
   # sanitizer runtime for the ASan/UBSan build
   libclang-rt-14-dev clang
+  # legacy daemons tls-wrap is tested in front of, and their TLS client
+  python3 redis-server redis-tools
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -14,12 +14,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/exit_codes.h"
 #include "common/base/logging.h"
+#include "common/base/privileges.h"
 #include "common/ipc/seqpacket.h"
 #include "tlsd/handshaker/connector.h"
 #include "tlsd/handshaker/engine.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
-#include "tlsd/supervisor/privileges.h"
 #include "tlsd/tls/ktls.h"
 
 namespace tlsd {
@@ -129,7 +129,8 @@ int RunDaemon(Config config, unsigned threads_override) {
   }
   // Everything that needed root is done: sockets bound, keys loaded, the tls
   // module loaded by the probe above. Nothing has been read from a client.
-  if (absl::StatusOr<std::string> dropped = DropPrivileges(global.user); !dropped.ok()) {
+  if (absl::StatusOr<std::string> dropped = DropPrivileges(global.user, "global.user");
+      !dropped.ok()) {
     TLSD_LOG(Error) << dropped.status().message();
     return absl::IsInvalidArgument(dropped.status()) ? kExitConfig : kExitOsErr;
   } else {

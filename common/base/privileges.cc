@@ -1,4 +1,4 @@
-#include "tlsd/supervisor/privileges.h"
+#include "common/base/privileges.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -13,25 +13,25 @@
 
 namespace tlsd {
 
-absl::StatusOr<std::string> DropPrivileges(const std::string& user) {
-  if (user.empty()) return std::string("global.user not set: keeping the starting user");
+absl::StatusOr<std::string> DropPrivileges(const std::string& user, absl::string_view setting) {
+  if (user.empty()) return absl::StrCat(setting, " not set: keeping the starting user");
   if (geteuid() != 0) {
-    return absl::StrCat("not started as root (uid ", geteuid(), "): global.user '", user,
+    return absl::StrCat("not started as root (uid ", geteuid(), "): ", setting, " '", user,
                         "' not needed");
   }
   passwd pw{};
   passwd* found = nullptr;
   std::vector<char> buf(16384);
   const int rc = getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
-  if (rc != 0) return ErrnoToStatus(rc, absl::StrCat("global.user '", user, "'"));
+  if (rc != 0) return ErrnoToStatus(rc, absl::StrCat(setting, " '", user, "'"));
   if (found == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("global.user '", user, "': no such user"));
+    return absl::InvalidArgumentError(absl::StrCat(setting, " '", user, "': no such user"));
   }
   const uid_t uid = pw.pw_uid;
   const gid_t gid = pw.pw_gid;
   if (uid == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("global.user '", user, "' is root: nothing would be dropped"));
+        absl::StrCat(setting, " '", user, "' is root: nothing would be dropped"));
   }
   // Groups first: once the uid is gone, they cannot be changed.
   if (setgroups(0, nullptr) != 0) return ErrnoToStatus(errno, "setgroups");
