@@ -9,19 +9,25 @@
 #      vs systemd_socket, LoadCredential= vs the key path, the push socket);
 #   4. `tlsd --check-config` accepts systemd/tlsd.toml (certificate and key
 #      paths pointed at a fresh self-signed pair).
-# Usage: units_test.sh BUILD_DIR SOURCE_DIR SBINDIR BINDIR TLSD DEMO_BACKEND "UNIT;UNIT..."
+# Templates (NAME@.service) are verified as an instance, NAME@example.service.
+# Usage: units_test.sh BUILD_DIR SOURCE_DIR SBINDIR BINDIR TLSD DEMO_BACKEND TLS_WRAP "UNIT;UNIT..."
 set -euo pipefail
-build=$1 src=$2 sbindir=$3 bindir=$4 tlsd=$5 demo=$6
-IFS=';' read -r -a units <<<"$7"
+build=$1 src=$2 sbindir=$3 bindir=$4 tlsd=$5 demo=$6 wrap=$7
+IFS=';' read -r -a files <<<"$8"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 work=$(mktemp -d /tmp/tlsd-units.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 # The configured units, with the build tree's binaries.
-for u in "${units[@]}"; do
+units=()
+for f in "${files[@]}"; do
+  u=${f/@./@example.}
+  units+=("$u")
   sed -e "s|$sbindir/tlsd |$tlsd |" -e "s|$bindir/tlsd-demo-backend |$demo |" \
-    "$build/$u" >"$work/$u"
+    -e "s|$bindir/tls-wrap |$wrap |" "$build/$f" >"$work/$u"
 done
+grep -q "^ExecStart=$wrap preload " "$work/tls-wrap@example.service" ||
+  fail "tls-wrap@.service: ExecStart= not rewritten"
 grep -q "^ExecStart=$tlsd " "$work/tlsd.service" || fail "tlsd.service: ExecStart= not rewritten"
 
 # 1. verify
@@ -36,6 +42,16 @@ echo "$sec"
 level=$(sed -n 's/.*Overall exposure level for tlsd.service: \([0-9.]*\).*/\1/p' <<<"$sec")
 [[ -n $level ]] || fail "no exposure level in: $sec"
 awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure level $level is above 2.0"
+
+# The tls-wrap templates run arbitrary daemons, so they are less locked down
+# than tlsd; still, nothing above "MEDIUM".
+for u in tls-wrap@example.service tls-wrap-exec@example.service; do
+  sec=$(systemd-analyze security --offline=yes "$work/$u" 2>&1 | tail -1)
+  echo "$sec"
+  level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$sec")
+  [[ -n $level ]] || fail "no exposure level in: $sec"
+  awk -v l="$level" 'BEGIN { exit !(l <= 4.0) }' || fail "$u: exposure level $level is above 4.0"
+done
 
 # 3. names
 grep -qx 'FileDescriptorName=web' "$work/tlsd.socket" || fail "tlsd.socket: FileDescriptorName=web"

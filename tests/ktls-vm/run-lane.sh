@@ -22,6 +22,11 @@
 #   --bin FILE...    test binaries and helpers -> /opt/tlsd/bin/ in the VM;
 #                    the ones named *_test are run, in command-line order
 #   --host-tool P... host programs (absolute paths) copied to the same path
+#   --host-dir D...  host directories copied to the same path (e.g. Python's
+#                    standard library), their *.so files with their libraries
+#   --host-dir-exclude NAME...
+#                    directory names left out of every --host-dir (default:
+#                    __pycache__)
 #   --timeout SECS   QEMU wall-clock limit (default 240)
 #
 # Environment:
@@ -48,18 +53,23 @@ vm_modules=(tls gcm aesni-intel ghash-clmulni-intel chacha20poly1305 inet_diag t
 vm_module_dirs=(kernel/net/tls kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto)
 
 kernel='' cache='' work='' timeout_s=240
-bins=() tools=()
+bins=() tools=() host_dirs=() dir_excludes=(__pycache__)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --kernel) kernel=${2:?--kernel needs a value}; shift 2 ;;
     --cache) cache=${2:?--cache needs a value}; shift 2 ;;
     --work) work=${2:?--work needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
-    --bin|--host-tool)
+    --bin|--host-tool|--host-dir|--host-dir-exclude)
       opt=$1; shift
-      [[ $# -gt 0 && $1 != --* ]] || die "$opt needs at least one path"
+      [[ $# -gt 0 && $1 != --* ]] || die "$opt needs at least one value"
       while [[ $# -gt 0 && $1 != --* ]]; do
-        if [[ $opt == --bin ]]; then bins+=("$1"); else tools+=("$1"); fi
+        case "$opt" in
+          --bin) bins+=("$1") ;;
+          --host-tool) tools+=("$1") ;;
+          --host-dir) host_dirs+=("$1") ;;
+          --host-dir-exclude) dir_excludes+=("$1") ;;
+        esac
         shift
       done ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -96,6 +106,9 @@ done
 for t in "${tools[@]}"; do
   [[ $t == /* ]] || die "--host-tool $t: must be an absolute path"
   [[ -f $t && -x $t ]] || die "--host-tool $t: not an executable file"
+done
+for d in "${host_dirs[@]}"; do
+  [[ $d == /* && -d $d ]] || die "--host-dir $d: not an absolute path to a directory"
 done
 
 # --- 1. Kernel -------------------------------------------------------------
@@ -207,6 +220,18 @@ for t in "${tools[@]}"; do
   rm -f "$root$t"
   copy_path "$t"
   closure "$(realpath "$t")"
+done
+
+for d in "${host_dirs[@]}"; do
+  prune=()
+  for x in "${dir_excludes[@]}"; do prune+=(-name "$x" -o); done
+  mkdir -p "$root$d"
+  # cp --parents keeps each file's path; symlinks stay symlinks.
+  (cd / && find "${d#/}" \( -type d \( "${prune[@]}" -false \) -prune \) -o \
+     \( -type f -o -type l \) -print0 | xargs -0 -r cp -P --parents -t "$root/")
+  while IFS= read -r -d '' so; do
+    closure "$(realpath "$so")"
+  done < <(find "$root$d" -name '*.so' -type f -printf "$d/%P\0")
 done
 
 # dlopen()ed files that ldd cannot see.

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -286,6 +287,51 @@ TEST_P(PreloadEofTest, ClientCloseNotifyIsEndOfFileForTheDaemon) {
 INSTANTIATE_TEST_SUITE_P(AcceptModes, PreloadEofTest,
                          ::testing::Values("block", "select", "poll", "epoll"));
 
+// TLS 1.3 KeyUpdates (s_client's K, then k) between echoed lines reach tlsd
+// through the shim's read, never the daemon: on the host tlsd answers them
+// in its relay, on 7.x the kernel rekeys (tls_stat), on 6.1, which cannot,
+// tlsd ends the connection with close_notify and the daemon reads
+// end-of-file. In no case does a read fail.
+TEST(PreloadTest, KeyUpdatesAreAnsweredByTlsdNotSeenByTheDaemon) {
+  TLSD_IT_CHECK_KERNEL();
+  SKIP_IN_SANITIZER_BUILD();
+  const bool can_rekey = !KernelKtls() || TlsStatSnapshot().Has("TlsRxRekeyOk");
+  std::unique_ptr<TestDaemon> tlsd = StartTlsd(std::to_string(getuid()));
+  ASSERT_NE(tlsd, nullptr);
+  const int port = PickFreePort();
+  std::unique_ptr<BackgroundProcess> logger =
+      StartWrapped(*tlsd, port, {WrapBin("read_logger"), "--accept", "epoll", std::to_string(port)},
+                   "listening");
+  ASSERT_NE(logger, nullptr);
+  TlsStatSnapshot before;
+  PeerOptions opts;
+  opts.stdin_data = "ping-1\n";
+  opts.stdin_script = {
+      {"ping-1", "K\n"}, {"KEYUPDATE", "ping-2\n"}, {"ping-2", "k\n"}, {"KEYUPDATE", "ping-3\n"}};
+  opts.close_stdin_after_stdout_has = "ping-3";
+  opts.timeout = absl::Seconds(60);
+  PeerResult r = RunPeer(
+      {kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", tlsd->port()), "-servername",
+       "localhost", "-CAfile", tlsd->env().ca, "-verify_return_error", "-tls1_3", "-msg"},
+      opts);
+  ASSERT_FALSE(r.timed_out) << r.Describe() << "\n" << tlsd->Log();
+  ASSERT_TRUE(logger->WaitForOutput("fds ", absl::Seconds(20))) << logger->Output();
+  const std::string out = logger->Output();
+  EXPECT_THAT(out, Not(HasSubstr("error"))) << out;
+  if (!can_rekey) {
+    EXPECT_THAT(out, HasSubstr("read 7\neof\n"));
+    EXPECT_THAT(r.out, HasSubstr("Alert [length 0002], warning close_notify")) << r.Describe();
+    EXPECT_TRUE(tlsd->WaitForLog("cannot rekey")) << tlsd->Log();
+    return;
+  }
+  EXPECT_THAT(out, HasSubstr("read 7\nread 7\nread 7\neof\n"));
+  EXPECT_THAT(r.out, HasSubstr("echo: ping-3")) << r.Describe();
+  if (KernelKtls()) {
+    EXPECT_EQ(before.Delta("TlsRxRekeyOk"), 2);
+    EXPECT_EQ(before.Delta("TlsTxRekeyOk"), 1);
+  }
+}
+
 // The control for the test above: the same daemon reading with a system call
 // the shim does not see meets the kTLS socket's EIO at close_notify. So it is
 // the shim that turns the alert into end-of-file.
@@ -365,6 +411,55 @@ TEST(PreloadTest, ARefusedSubscriptionFailsTheDaemonsListenWithTheReason) {
       (*p)->Output(),
       HasSubstr("tls-wrap preload: cannot subscribe to backend 'wrapped' at " + tlsd->control()));
   EXPECT_THAT((*p)->Output(), Not(HasSubstr("listening")));
+}
+
+// Exec mode, here too so that it runs on kTLS in the VM lane (the shell test
+// exec_mode_test.sh covers more on the host): a /bin/sh script answers
+// s_client, sees the connection's metadata, and its read loop ends with
+// end-of-file when the client sends close_notify.
+TEST(ExecModeTest, ShellScriptSeesTheMetadataAndEndOfFile) {
+  TLSD_IT_CHECK_KERNEL();
+  std::unique_ptr<TestDaemon> tlsd = StartTlsd(std::to_string(getuid()));
+  ASSERT_NE(tlsd, nullptr);
+  const std::string reads = tlsd->env().dir + "/reads.log";
+  const std::string script =
+      "env | grep -E '^(TLS_|REMOTE_|LOCAL_)' | sort; "
+      "while IFS= read -r l; do echo \"echo: $l\"; echo line >>" +
+      reads +
+      "; done; "
+      "echo end-of-file >>" +
+      reads;
+  const std::string out = tlsd->env().dir + "/exec.log";
+  absl::StatusOr<std::unique_ptr<BackgroundProcess>> wrap = BackgroundProcess::Start(
+      {WrapBin("tls-wrap"), "exec", "--control", tlsd->control(), "--backend", "wrapped",
+       "--max-children", "2", "--", "/bin/sh", "-c", script},
+      out);
+  ASSERT_TRUE(wrap.ok()) << wrap.status();
+  ASSERT_TRUE((*wrap)->WaitForOutput("serving backend", absl::Seconds(20))) << (*wrap)->Output();
+  PeerResult r = RunPeer(
+      {kOpenssl, "s_client", "-connect", absl::StrCat("127.0.0.1:", tlsd->port()), "-servername",
+       "localhost", "-CAfile", tlsd->env().ca, "-verify_return_error", "-quiet", "-no_ign_eof"},
+      {.stdin_data = "hello\n",
+       .close_stdin_after_stdout_has = "echo: hello",
+       .timeout = absl::Seconds(30)});
+  ASSERT_FALSE(r.timed_out) << r.Describe();
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
+  auto has = [&](const std::string& l) {
+    return std::find(lines.begin(), lines.end(), l) != lines.end();
+  };
+  EXPECT_TRUE(has("TLS_SERVICE=legacy")) << r.out;
+  EXPECT_TRUE(has("TLS_SNI=localhost")) << r.out;
+  EXPECT_TRUE(has("TLS_VERSION=TLSv1.3")) << r.out;
+  EXPECT_TRUE(has(absl::StrCat("TLS_KTLS_TX=", ExpectedPathName()))) << r.out;
+  EXPECT_TRUE(has(absl::StrCat("TLS_KTLS_RX=", ExpectedPathName()))) << r.out;
+  EXPECT_TRUE(has("REMOTE_ADDR=127.0.0.1")) << r.out;
+  EXPECT_TRUE(has(absl::StrCat("LOCAL_PORT=", tlsd->port()))) << r.out;
+  EXPECT_TRUE(has("TLS_RESUMED=0")) << r.out;
+  EXPECT_TRUE(has("echo: hello")) << r.out;
+  EXPECT_TRUE(WaitFor([&] { return ReadFile(reads).value_or("") == "line\nend-of-file\n"; },
+                      absl::Seconds(10)))
+      << ReadFile(reads).value_or("(no log)");
+  ExpectHandedOff(*tlsd, 1);
 }
 
 }  // namespace
