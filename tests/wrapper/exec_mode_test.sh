@@ -24,6 +24,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# --help documents both modes and where their systemd units are.
+help=$("$wrap" --help)
+for w in 'tls-wrap exec ' 'tls-wrap preload ' 'exec mode' 'preload mode' 'tls-wrap@.service' \
+  'tls-wrap-exec@.service'; do
+  grep -qF -- "$w" <<<"$help" || fail "tls-wrap --help does not mention '$w'"
+done
+
 start_tlsd_pull "$tlsd" "$work" legacy wrapped
 
 "$wrap" exec --control "$work/control.sock" --backend wrapped --max-children 4 \
