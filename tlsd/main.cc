@@ -67,7 +67,10 @@ int CheckConfig(const std::string& path) {
   }
   tlsd::Runtime rt;
   rt.config = std::move(*config);
-  if (absl::Status s = tlsd::BuildServices(rt); !s.ok()) {
+  // --check-config reads the keys itself (the serving daemon leaves that to
+  // its key holder process).
+  tlsd::LocalPrivateKeys keys;
+  if (absl::Status s = tlsd::BuildServices(rt, keys); !s.ok()) {
     fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return tlsd::kExitConfig;
   }

@@ -34,7 +34,8 @@ bool IsAddress(const std::string& host) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ClientTls>> ClientTls::Create(const ClientProfileConfig& config,
-                                                             absl::string_view config_source) {
+                                                             absl::string_view config_source,
+                                                             PrivateKeys& keys) {
   auto at = [&](const absl::Status& s) {
     return absl::Status(
         s.code(), absl::StrCat(config_source, ":", config.line, ": client profile '", config.name,
@@ -75,7 +76,7 @@ absl::StatusOr<std::unique_ptr<ClientTls>> ClientTls::Create(const ClientProfile
     for (const std::string* path : {&config.cert_path, &config.key_path}) {
       if (absl::Status s = CheckReadable(*path); !s.ok()) return at(s);
     }
-    if (absl::Status s = UseCertificate(ctx, config.cert_path, config.key_path); !s.ok()) {
+    if (absl::Status s = UseCertificate(ctx, config.cert_path, config.key_path, keys); !s.ok()) {
       return at(s);
     }
   }

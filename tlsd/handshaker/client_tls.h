@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tlsd/config/config.h"
+#include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
@@ -26,7 +27,8 @@ class ClientTls {
   // profile 'NAME': problem" (unreadable trust store, key not matching its
   // certificate, ...).
   static absl::StatusOr<std::unique_ptr<ClientTls>> Create(const ClientProfileConfig& config,
-                                                           absl::string_view config_source);
+                                                           absl::string_view config_source,
+                                                           PrivateKeys& keys);
   ~ClientTls();
   ClientTls(const ClientTls&) = delete;
   ClientTls& operator=(const ClientTls&) = delete;

@@ -51,6 +51,9 @@ struct Listener {
 // immutable afterwards except for the thread-safe members (stats, backends).
 struct Runtime {
   Config config;
+  // Where the services' private keys are (the key holder process); declared
+  // before the services, whose contexts use it, so that it outlives them.
+  std::unique_ptr<PrivateKeys> private_keys;
   std::vector<std::unique_ptr<ServiceRuntime>> services;
   std::vector<Listener> listeners;
   std::unique_ptr<Backends> backends;

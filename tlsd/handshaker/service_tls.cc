@@ -63,7 +63,8 @@ absl::StatusOr<std::vector<std::string>> NamesFromCertificate(absl::string_view 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConfig& config,
-                                                               absl::string_view config_source) {
+                                                               absl::string_view config_source,
+                                                               PrivateKeys& keys) {
   std::unique_ptr<ServiceTls> service(new ServiceTls(config));
   // Every error names the config line it comes from, as the parser's do:
   // the certificate's table for file problems, the [[service]] otherwise.
@@ -114,7 +115,8 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
     if (!ctx_or.ok()) return at(config.line, ctx_or.status());
     SslCtxPtr ctx = *std::move(ctx_or);
     for (const CertificateConfig* cert : certs) {
-      if (absl::Status s = UseCertificate(ctx.get(), cert->cert_path, cert->key_path); !s.ok()) {
+      if (absl::Status s = UseCertificate(ctx.get(), cert->cert_path, cert->key_path, keys);
+          !s.ok()) {
         return at(cert->line, s);
       }
     }

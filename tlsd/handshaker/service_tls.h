@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "tlsd/config/config.h"
 #include "tlsd/handshaker/ticket_keys.h"
+#include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
@@ -28,7 +29,8 @@ class ServiceTls {
   // match. Errors read "config_source:LINE: service 'NAME': problem", like the
   // parser's, with LINE the certificate's or the service's table.
   static absl::StatusOr<std::unique_ptr<ServiceTls>> Create(const ServiceConfig& config,
-                                                            absl::string_view config_source);
+                                                            absl::string_view config_source,
+                                                            PrivateKeys& keys);
 
   ServiceTls(const ServiceTls&) = delete;
   ServiceTls& operator=(const ServiceTls&) = delete;

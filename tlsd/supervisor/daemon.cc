@@ -18,6 +18,7 @@
 #include "common/ipc/seqpacket.h"
 #include "tlsd/handshaker/connector.h"
 #include "tlsd/handshaker/engine.h"
+#include "tlsd/keyholder/client.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
 #include "tlsd/tls/ktls.h"
@@ -40,20 +41,22 @@ absl::Status MakeParentDir(const std::string& path) {
 
 }  // namespace
 
-absl::Status BuildServices(Runtime& rt) {
+absl::Status BuildServices(Runtime& rt, PrivateKeys& keys) {
   rt.services.clear();
   for (const ServiceConfig& svc : rt.config.services) {
     auto runtime = std::make_unique<ServiceRuntime>();
     runtime->index = rt.services.size();
     runtime->config = &svc;
-    absl::StatusOr<std::unique_ptr<ServiceTls>> tls = ServiceTls::Create(svc, rt.config.source);
+    absl::StatusOr<std::unique_ptr<ServiceTls>> tls =
+        ServiceTls::Create(svc, rt.config.source, keys);
     if (!tls.ok()) return tls.status();
     runtime->tls = std::move(*tls);
     rt.services.push_back(std::move(runtime));
   }
   rt.client_profiles.clear();
   for (const ClientProfileConfig& profile : rt.config.client_profiles) {
-    absl::StatusOr<std::unique_ptr<ClientTls>> tls = ClientTls::Create(profile, rt.config.source);
+    absl::StatusOr<std::unique_ptr<ClientTls>> tls =
+        ClientTls::Create(profile, rt.config.source, keys);
     if (!tls.ok()) return tls.status();
     rt.client_profiles.push_back(std::move(*tls));
   }
@@ -77,9 +80,26 @@ int RunDaemon(Config config, unsigned threads_override) {
   rt->num_threads = threads_override != 0 ? threads_override
                     : global.threads != 0 ? global.threads
                                           : std::max(1u, std::thread::hardware_concurrency());
-  if (absl::Status s = BuildServices(*rt); !s.ok()) {
+  // The key holder first: from here on this process never reads a key file.
+  // A channel per handshake thread, one for the connector, one spare.
+  absl::StatusOr<std::unique_ptr<keyholder::KeyHolder>> holder =
+      keyholder::KeyHolder::Spawn(rt->num_threads + 2);
+  if (!holder.ok()) {
+    TLSD_LOG(Error) << holder.status().message();
+    return kExitOsErr;
+  }
+  keyholder::KeyHolder* keys = holder->get();
+  rt->private_keys = std::move(*holder);
+  TLSD_LOG(Info) << "key holder pid " << keys->pid();
+  if (absl::Status s = BuildServices(*rt, *keys); !s.ok()) {
     TLSD_LOG(Error) << s.message();
     return kExitConfig;
+  }
+  // Every key is loaded: the holder becomes global.user too and takes
+  // nothing but signing requests from now on.
+  if (absl::Status s = keys->Seal(global.user); !s.ok()) {
+    TLSD_LOG(Error) << s.message();
+    return absl::IsInvalidArgument(s) ? kExitConfig : kExitOsErr;
   }
   rt->backends = std::make_unique<Backends>(rt->config);
 

@@ -10,7 +10,6 @@
 #include "common/base/errno_status.h"
 #include "common/base/unique_fd.h"
 #include "tlsd/tls/ossl_error.h"
-#include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
 
@@ -20,11 +19,8 @@ absl::Status CheckReadable(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path,
-                            const std::string& key_path) {
-  if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1) {
-    return OsslError(absl::StatusCode::kInvalidArgument, absl::StrCat("certificate ", cert_path));
-  }
+absl::StatusOr<EvpPkeyPtr> LocalPrivateKeys::Key(const std::string& cert_path, X509* leaf,
+                                                 const std::string& key_path) {
   BioPtr bio(BIO_new_file(key_path.c_str(), "r"));
   if (!bio) {
     return OsslError(absl::StatusCode::kNotFound, absl::StrCat("private key ", key_path));
@@ -34,12 +30,31 @@ absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path,
     return OsslError(absl::StatusCode::kInvalidArgument,
                      absl::StrCat("private key ", key_path, ": no PEM private key"));
   }
-  if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key.get()) != 1) {
+  if (X509_check_private_key(leaf, key.get()) != 1) {
     ClearOsslErrors();
     return absl::InvalidArgumentError(
         absl::StrCat("private key ", key_path, " does not match certificate ", cert_path));
   }
-  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+  return key;
+}
+
+absl::StatusOr<X509Ptr> LoadCertificate(const std::string& cert_path) {
+  BioPtr bio(BIO_new_file(cert_path.c_str(), "r"));
+  X509Ptr leaf(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!leaf) {
+    return OsslError(absl::StatusCode::kInvalidArgument, absl::StrCat("certificate ", cert_path));
+  }
+  return leaf;
+}
+
+absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path, const std::string& key_path,
+                            PrivateKeys& keys) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1) {
+    return OsslError(absl::StatusCode::kInvalidArgument, absl::StrCat("certificate ", cert_path));
+  }
+  absl::StatusOr<EvpPkeyPtr> key = keys.Key(cert_path, SSL_CTX_get0_certificate(ctx), key_path);
+  if (!key.ok()) return key.status();
+  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return OsslError(absl::StatusCode::kInvalidArgument, absl::StrCat("private key ", key_path));
   }
   return absl::OkStatus();

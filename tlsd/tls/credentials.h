@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
 
@@ -18,11 +20,35 @@ namespace tlsd {
 // errno in words an operator can act on, so every file is tried here first.
 absl::Status CheckReadable(const std::string& path);
 
-// UseCertificate adds one chain (`cert_path`, leaf first) and its private key
-// to `ctx`. The key is checked against the leaf before OpenSSL takes it, so
-// a mismatch is reported as one rather than as "key values mismatch".
-absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path,
-                            const std::string& key_path);
+// PrivateKeys gives the private key to install for a certificate: the key
+// itself (LocalPrivateKeys: tlsd --check-config, the key holder) or a
+// stand-in whose private operations another process performs (the serving
+// daemon's key holder, tlsd/keyholder/).
+class PrivateKeys {
+ public:
+  virtual ~PrivateKeys() = default;
+  // Key returns the key for `key_path`, checked against `leaf`, the
+  // certificate it is for (loaded from `cert_path`, named in errors).
+  virtual absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
+                                         const std::string& key_path) = 0;
+};
+
+// LocalPrivateKeys reads PEM key files in this process.
+class LocalPrivateKeys : public PrivateKeys {
+ public:
+  absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
+                                 const std::string& key_path) override;
+};
+
+// LoadCertificate reads the leaf (first) certificate of the chain file.
+absl::StatusOr<X509Ptr> LoadCertificate(const std::string& cert_path);
+
+// UseCertificate adds one chain (`cert_path`, leaf first) and the private
+// key `keys` gives for it to `ctx`. The key is checked against the leaf
+// before OpenSSL takes it, so a mismatch is reported as one rather than as
+// "key values mismatch".
+absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path, const std::string& key_path,
+                            PrivateKeys& keys);
 
 }  // namespace tlsd
 
