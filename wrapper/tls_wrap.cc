@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "common/base/exit_codes.h"
 #include "common/base/privileges.h"
+#include "libtlsfd/include/tlsfd.h"
 #include "wrapper/exec_mode.h"
 #include "wrapper/preload_mode.h"
 
@@ -173,6 +174,12 @@ int main(int argc, char** argv) {
     fprintf(stderr, "tls-wrap: %s\n", dropped->c_str());
   }
   if (exec) {
+    // tls-wrap holds the kTLS sockets in exec mode: it and its commands get
+    // the worker profile (policy/worker-seccomp.md), as preload daemons do.
+    if (int rc = tlsfd_restrict_key_access(); rc < 0) {
+      fprintf(stderr, "tls-wrap: cannot install the key-access filter: %s\n", tlsfd_strerror(rc));
+      return tlsd::kExitOsErr;
+    }
     ex.control_socket = control;
     ex.backend = backend;
     ex.command = std::move(command);

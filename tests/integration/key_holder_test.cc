@@ -94,6 +94,16 @@ TEST(KeyHolderTest, PrivateKeyIsInTheHolderAndNotInTheEngine) {
   EXPECT_FALSE(engine->found[0]) << "the private key (big-endian) is in the engine's memory";
   EXPECT_FALSE(engine->found[1]) << "the private key (little-endian) is in the engine's memory";
 
+  // Both run under their seccomp profiles (policy/seccomp/), in filter mode.
+#ifndef TLSD_SANITIZER_BUILD
+  for (pid_t pid : {(*d)->pid(), holder}) {
+    absl::StatusOr<std::string> status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+    ASSERT_TRUE(status.ok());
+    EXPECT_THAT(*status, ::testing::HasSubstr("Seccomp:\t2\n")) << "pid " << pid;
+    EXPECT_THAT(*status, ::testing::HasSubstr("NoNewPrivs:\t1\n")) << "pid " << pid;
+  }
+#endif
+
   // The holder touches no network: none of its fds is a TCP or UDP socket.
   const std::set<std::string> net = NetworkSocketInodes();
   ASSERT_FALSE(net.empty()) << "tlsd's own listener should be in /proc/net/tcp";

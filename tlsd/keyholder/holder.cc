@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
 #include "common/base/privileges.h"
+#include "tlsd/sandbox/seccomp_policy.h"
 #include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ossl_error.h"
 
@@ -72,6 +73,12 @@ bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
     }
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
       Send(fd, EncodeSetupReply(Reply(absl::InternalError("PR_SET_DUMPABLE failed"))));
+      return false;
+    }
+    // Last: from here on the holder can only answer requests.
+    absl::StatusOr<std::string> sandboxed = sandbox::ApplyRole(sandbox::Role::kKeyHolder);
+    if (!sandboxed.ok()) {
+      Send(fd, EncodeSetupReply(Reply(sandboxed.status())));
       return false;
     }
     Send(fd, EncodeSetupReply(Reply(absl::OkStatus(), static_cast<uint32_t>(keys.size()))));

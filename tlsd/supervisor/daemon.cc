@@ -19,6 +19,7 @@
 #include "tlsd/handshaker/connector.h"
 #include "tlsd/handshaker/engine.h"
 #include "tlsd/keyholder/client.h"
+#include "tlsd/sandbox/seccomp_policy.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
 #include "tlsd/tls/ktls.h"
@@ -155,6 +156,13 @@ int RunDaemon(Config config, unsigned threads_override) {
     return absl::IsInvalidArgument(dropped.status()) ? kExitConfig : kExitOsErr;
   } else {
     TLSD_LOG(Notice) << *dropped;
+  }
+  if (absl::StatusOr<std::string> sandboxed = sandbox::ApplyRole(sandbox::Role::kEngine);
+      !sandboxed.ok()) {
+    TLSD_LOG(Error) << sandboxed.status().message();
+    return kExitOsErr;
+  } else {
+    TLSD_LOG(Info) << *sandboxed;
   }
 
   std::vector<std::unique_ptr<Engine>> engines;
