@@ -54,6 +54,7 @@ for u in tls-wrap@example.service tls-wrap-exec@example.service; do
 done
 
 # 3. names
+grep -qx 'WatchdogSec=30s' "$work/tlsd.service" || fail "tlsd.service: WatchdogSec="
 grep -qx 'FileDescriptorName=web' "$work/tlsd.socket" || fail "tlsd.socket: FileDescriptorName=web"
 grep -qx 'systemd_socket = "web"' "$src/tlsd.toml" || fail "tlsd.toml: systemd_socket = \"web\""
 grep -qx 'FileDescriptorName=control' "$work/tlsd-control.socket" ||

@@ -194,6 +194,7 @@ void Engine::Run(const std::atomic<bool>& stop) {
   epoll_event events[64];
   while (!stop.load(std::memory_order_relaxed)) {
     absl::Time now = absl::Now();
+    last_loop_ns_.store(absl::ToUnixNanos(now), std::memory_order_relaxed);
     absl::Duration wait = absl::Milliseconds(500);  // notice `stop` promptly
     if (!deadlines_.empty()) wait = std::min(wait, deadlines_.begin()->first - now);
     if (!queued_.empty()) wait = std::min(wait, kQueueRetryInterval);

@@ -41,6 +41,12 @@ class Engine {
   absl::Status AddExternal(int fd, std::function<void()> on_ready);
   // Run loops until `stop` is set, then closes every connection it holds.
   void Run(const std::atomic<bool>& stop);
+  // LastLoop is when Run last went round its loop (it does at least every
+  // 500 ms), for the systemd watchdog: a thread stuck in a handshake stops
+  // it. absl::InfinitePast() before Run starts.
+  absl::Time LastLoop() const {
+    return absl::FromUnixNanos(last_loop_ns_.load(std::memory_order_relaxed));
+  }
 
   // OutgoingRelay is an outgoing connection (connector.h) whose handshake is
   // done but which the kernel could not take: this engine relays it.
@@ -57,6 +63,7 @@ class Engine {
   void AdoptRelay(OutgoingRelay relay);
 
  private:
+  std::atomic<int64_t> last_loop_ns_{absl::ToUnixNanos(absl::InfinitePast())};
   enum class Kind : uint8_t { kListener = 1, kTcp = 2, kApp = 3, kExternal = 4 };
   static uint64_t Key(Kind kind, uint64_t value) {
     return (static_cast<uint64_t>(kind) << 56) | value;

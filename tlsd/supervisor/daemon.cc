@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/base/exit_codes.h"
 #include "common/base/logging.h"
 #include "common/base/privileges.h"
@@ -38,6 +40,42 @@ absl::Status MakeParentDir(const std::string& path) {
     return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+// WaitForStopSignal waits for SIGTERM/SIGINT and returns it. Under a
+// systemd watchdog (WatchdogSec=) it pings at half the interval, as long as
+// every handshake thread has gone round its loop within the interval: a
+// thread stuck (in OpenSSL, say) stops the pings and systemd restarts tlsd.
+int WaitForStopSignal(const sigset_t& signals,
+                      const std::vector<std::unique_ptr<Engine>>& engines) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    return sig;
+  }
+  const absl::Duration interval = absl::Microseconds(static_cast<int64_t>(usec));
+  TLSD_LOG(Info) << "systemd watchdog: pinging every " << absl::FormatDuration(interval / 2);
+  const timespec tick = absl::ToTimespec(interval / 2);
+  bool stalled = false;
+  for (;;) {
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig > 0) return sig;
+    const absl::Time now = absl::Now();
+    size_t late = engines.size();
+    for (size_t i = 0; i < engines.size(); ++i) {
+      if (now - engines[i]->LastLoop() > interval) late = i;
+    }
+    if (late == engines.size()) {
+      sd_notify(0, "WATCHDOG=1");
+      stalled = false;
+    } else if (!stalled) {
+      TLSD_LOG(Error) << "handshake thread " << late << " has not run for "
+                      << absl::FormatDuration(now - engines[late]->LastLoop())
+                      << ": no more watchdog pings";
+      stalled = true;
+    }
+  }
 }
 
 }  // namespace
@@ -207,8 +245,7 @@ int RunDaemon(Config config, unsigned threads_override) {
   sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s", rt->services.size(),
              listening.c_str());
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  int sig = WaitForStopSignal(stop_signals, engines);
   TLSD_LOG(Notice) << "signal " << sig << ": stopping";
   sd_notify(0, "STOPPING=1");
   stop = true;
