@@ -28,19 +28,6 @@ namespace tlsd {
 namespace integration {
 namespace {
 
-// HolderPid reads "key holder pid N" from tlsd's log.
-pid_t HolderPid(const TestDaemon& d) {
-  const std::string log = d.Log();
-  const size_t at = log.find("key holder pid ");
-  if (at == std::string::npos) return -1;
-  int pid = -1;
-  std::string digits;
-  for (size_t i = at + 15; i < log.size() && isdigit(static_cast<unsigned char>(log[i])); ++i) {
-    digits += log[i];
-  }
-  return absl::SimpleAtoi(digits, &pid) ? pid : -1;
-}
-
 // Inodes of every TCP and UDP socket on the system.
 std::set<std::string> NetworkSocketInodes() {
   std::set<std::string> inodes;
@@ -74,7 +61,7 @@ TEST(KeyHolderTest, PrivateKeyIsInTheHolderAndNotInTheEngine) {
   ASSERT_TRUE(b.ok()) << b.status();
   Handshakes(**d, 3);
 
-  const pid_t holder = HolderPid(**d);
+  const pid_t holder = (*d)->KeyHolderPid();
   ASSERT_GT(holder, 0) << (*d)->Log();
   EXPECT_EQ(ReadFile(absl::StrCat("/proc/", holder, "/comm")).value_or(""), "tlsd-keyholder\n");
   absl::StatusOr<std::vector<std::string>> needles = PrivateKeyNeedles((*d)->env().key);
@@ -139,7 +126,7 @@ TEST(KeyHolderTest, TlsdsOwnUserCannotReachTheHoldersKeys) {
       InProcessBackend::Subscribe((*d)->control(), "app", EchoHandler());
   ASSERT_TRUE(b.ok()) << b.status();
   Handshakes(**d, 1);
-  const pid_t holder = HolderPid(**d);
+  const pid_t holder = (*d)->KeyHolderPid();
   ASSERT_GT(holder, 0) << (*d)->Log();
   absl::StatusOr<std::string> status = ReadFile(absl::StrCat("/proc/", holder, "/status"));
   ASSERT_TRUE(status.ok());

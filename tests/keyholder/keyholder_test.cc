@@ -206,9 +206,15 @@ TEST_F(KeyHolderTest, StandInKeysSignInTheHolderProcess) {
   EXPECT_TRUE(SignsAndVerifies(keys[1].get(), X509_get0_pubkey(leaves[1].get()), /*pss=*/true));
   EXPECT_TRUE(SignsAndVerifies(keys[1].get(), X509_get0_pubkey(leaves[1].get()), /*pss=*/false));
 
-  // After SEAL, no more loading: the engine cannot have a file read for it.
+  // After SEAL a reload may still LOAD (the answer is an id or an error,
+  // never key material), but not SEAL again.
   EXPECT_THAT(holder->Key(dir_ + "/server-ecdsa.pem", leaves[0].get(), dir_ + "/client.key"),
-              StatusIs(absl::StatusCode::kFailedPrecondition));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not match")));
+  TLSD_ASSERT_OK_AND_ASSIGN(
+      EvpPkeyPtr reloaded,
+      holder->Key(dir_ + "/server-ecdsa.pem", leaves[0].get(), dir_ + "/server-ecdsa.key"));
+  EXPECT_TRUE(SignsAndVerifies(reloaded.get(), X509_get0_pubkey(leaves[0].get()), false));
+  EXPECT_THAT(holder->Seal(""), StatusIs(absl::StatusCode::kFailedPrecondition));
   // An unknown key id, or an operation that does not fit the key, is
   // refused, and the channel still works afterwards.
   EXPECT_THAT(holder->Sign(99, SignOp::kEcdsaDigest, Bytes(32, 1)),

@@ -97,11 +97,13 @@ TEST(SeccompPolicyTest, MistakesAreReportedWithTheirLine) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no 'default'")));
   EXPECT_THAT(ParsePolicy("default allow\nallow read\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does what the default")));
+  EXPECT_THAT(ParsePolicy("default errno EPERM\nallow-readonly read\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 2: allow-readonly")));
   EXPECT_THAT(ParsePolicy("default errno EWHAT\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 1")));
 }
 
-TEST(SeccompPolicyTest, KeyHolderCanSignAndNothingElse) {
+TEST(SeccompPolicyTest, KeyHolderCanSignAndReadAndNothingElse) {
   if (kSanitized) GTEST_SKIP() << "skipped: profiles are not applied in a sanitizer build";
   absl::StatusOr<testing::TestCerts> certs = testing::TestCerts::Generate();
   ASSERT_TRUE(certs.ok());
@@ -128,8 +130,18 @@ TEST(SeccompPolicyTest, KeyHolderCanSignAndNothingElse) {
          return ErrnoOf(recv(sv[1], &c, 1, 0));
        },
        0},
-      {"open a key file", [] { return ErrnoOf(open("/etc/hostname", O_RDONLY)); }, EPERM},
-      {"openat", [] { return ErrnoOf(openat(AT_FDCWD, "/", O_RDONLY)); }, EPERM},
+      {"open a file to read (a reload's new key)",
+       [] {
+         int f = open("/etc/hostname", O_RDONLY);
+         if (f >= 0) close(f);
+         return f < 0 ? errno : 0;
+       },
+       0},
+      {"open a file to write", [] { return ErrnoOf(open("/etc/hostname", O_WRONLY)); }, EPERM},
+      {"create a file",
+       [] { return ErrnoOf(open("/tmp/keyholder-must-not-create", O_RDONLY | O_CREAT, 0600)); },
+       EPERM},
+      {"open to append", [] { return ErrnoOf(open("/etc/hostname", O_RDONLY | O_APPEND)); }, EPERM},
       {"socket(AF_INET)", [] { return ErrnoOf(socket(AF_INET, SOCK_STREAM, 0)); }, EPERM},
       {"socket(AF_UNIX)", [] { return ErrnoOf(socket(AF_UNIX, SOCK_STREAM, 0)); }, EPERM},
       {"connect", [&] { return ErrnoOf(connect(sv[0], nullptr, 0)); }, EPERM},

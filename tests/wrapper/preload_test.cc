@@ -351,8 +351,8 @@ TEST(PreloadTest, AReadTheShimDoesNotSeeFailsWithEioOnKtls) {
 
 // The wrapped daemon runs as its own user (tls-wrap --user), cannot open
 // tlsd's key file, cannot read a kTLS socket's keys back (seccomp), and its
-// memory holds no byte of the private key, while tlsd's does (which shows
-// the scan would find it).
+// memory holds no byte of the private key, while tlsd's key holder's does
+// (which shows the scan would find it).
 TEST(PreloadTest, WrappedDaemonCannotReachKeyMaterial) {
   TLSD_IT_CHECK_KERNEL();
   SKIP_IN_SANITIZER_BUILD();
@@ -381,14 +381,17 @@ TEST(PreloadTest, WrappedDaemonCannotReachKeyMaterial) {
   ASSERT_TRUE(needles.ok()) << needles.status();
   absl::StatusOr<MemScanResult> in_daemon = ScanProcessMemory(logger->pid(), *needles);
   ASSERT_TRUE(in_daemon.ok()) << in_daemon.status();
-  absl::StatusOr<MemScanResult> in_tlsd = ScanProcessMemory(tlsd->pid(), *needles);
+  ASSERT_GT(tlsd->KeyHolderPid(), 0) << tlsd->Log();
+  absl::StatusOr<MemScanResult> in_tlsd = ScanProcessMemory(tlsd->KeyHolderPid(), *needles);
   ASSERT_TRUE(in_tlsd.ok()) << in_tlsd.status();
-  printf("[ memscan ] daemon: %zu bytes in %zu mappings; tlsd: %zu bytes in %zu mappings\n",
-         in_daemon->bytes_scanned, in_daemon->mappings_scanned, in_tlsd->bytes_scanned,
-         in_tlsd->mappings_scanned);
+  printf(
+      "[ memscan ] daemon: %zu bytes in %zu mappings; tlsd's key holder: %zu bytes in %zu "
+      "mappings\n",
+      in_daemon->bytes_scanned, in_daemon->mappings_scanned, in_tlsd->bytes_scanned,
+      in_tlsd->mappings_scanned);
   EXPECT_GT(in_daemon->bytes_scanned, 1u << 20);
   EXPECT_TRUE(in_tlsd->found[0] || in_tlsd->found[1])
-      << "the private key is not found in tlsd's memory either: the scan proves nothing";
+      << "the private key is not found in tlsd's key holder either: the scan proves nothing";
   EXPECT_FALSE(in_daemon->found[0]) << "the private key (big-endian) is in the daemon's memory";
   EXPECT_FALSE(in_daemon->found[1]) << "the private key (little-endian) is in the daemon's memory";
 }

@@ -36,6 +36,9 @@ struct Conn {
 
   uint64_t id = 0;
   const ServiceRuntime* service = nullptr;
+  // The TLS contexts this connection started with; a reload swaps the
+  // service's, not these (the SSL's callbacks point into them).
+  std::shared_ptr<const ServiceTls> tls;
   State state = State::kHandshake;
   UniqueFd tcp;
   SslPtr ssl;  // borrows tcp's fd; declared after tcp so it is freed first
@@ -268,7 +271,8 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   c->info.peer = WireAddressFromSockaddr(peer);
   c->info.local = LocalAddress(sock.get());
   c->tcp = std::move(sock);
-  absl::StatusOr<SslPtr> ssl = l.service->tls->NewSsl(c->tcp.get());
+  c->tls = l.service->Tls();
+  absl::StatusOr<SslPtr> ssl = c->tls->NewSsl(c->tcp.get());
   Conn& ref = *c;
   conns_.emplace(c->id, std::move(c));
   if (!ssl.ok()) {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -33,10 +34,26 @@ struct Stats {
 };
 
 // A service as the engine sees it: its config and its TLS contexts.
+// `config` is the start-up configuration (listeners, timeouts, kTLS policy,
+// routing: what a reload does not change); the TLS contexts (certificates,
+// keys, versions, ciphers, ALPN, client authentication, tickets) can be
+// swapped by a reload. A connection keeps the contexts it started with.
 struct ServiceRuntime {
   size_t index;  // position in Runtime::services
   const ServiceConfig* config;
-  std::unique_ptr<ServiceTls> tls;
+
+  std::shared_ptr<const ServiceTls> Tls() const {
+    std::lock_guard<std::mutex> lock(tls_mu);
+    return tls;
+  }
+  void SetTls(std::shared_ptr<const ServiceTls> next) {
+    std::lock_guard<std::mutex> lock(tls_mu);
+    tls = std::move(next);
+  }
+
+ private:
+  mutable std::mutex tls_mu;
+  std::shared_ptr<const ServiceTls> tls;
 };
 
 // One listening TCP socket, shared by every handshake thread (each has it in

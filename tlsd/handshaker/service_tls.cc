@@ -64,7 +64,8 @@ absl::StatusOr<std::vector<std::string>> NamesFromCertificate(absl::string_view 
 
 absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConfig& config,
                                                                absl::string_view config_source,
-                                                               PrivateKeys& keys) {
+                                                               PrivateKeys& keys,
+                                                               const ServiceTls* previous) {
   std::unique_ptr<ServiceTls> service(new ServiceTls(config));
   // Every error names the config line it comes from, as the parser's do:
   // the certificate's table for file problems, the [[service]] otherwise.
@@ -78,7 +79,11 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
     service->alpn_wire_.insert(service->alpn_wire_.end(), proto.begin(), proto.end());
   }
   if (config.session_tickets) {
-    if (config.ticket_key_file.empty()) {
+    if (config.ticket_key_file.empty() && previous != nullptr && previous->tickets_ &&
+        previous->config_.ticket_key_file.empty() &&
+        previous->config_.ticket_rotate_seconds == config.ticket_rotate_seconds) {
+      service->tickets_ = previous->tickets_;
+    } else if (config.ticket_key_file.empty()) {
       service->tickets_ = TicketKeyRing::Random(absl::Seconds(config.ticket_rotate_seconds));
     } else {
       absl::StatusOr<std::shared_ptr<TicketKeyRing>> ring =

@@ -28,9 +28,13 @@ class ServiceTls {
   // Create loads every certificate and key of `config` and checks that they
   // match. Errors read "config_source:LINE: service 'NAME': problem", like the
   // parser's, with LINE the certificate's or the service's table.
+  // `previous` (may be null) is the context this one replaces on reload:
+  // its random session-ticket keys are kept, so that sessions resume across
+  // the reload (keys from a ticket_key_file are read again).
   static absl::StatusOr<std::unique_ptr<ServiceTls>> Create(const ServiceConfig& config,
                                                             absl::string_view config_source,
-                                                            PrivateKeys& keys);
+                                                            PrivateKeys& keys,
+                                                            const ServiceTls* previous = nullptr);
 
   ServiceTls(const ServiceTls&) = delete;
   ServiceTls& operator=(const ServiceTls&) = delete;

@@ -114,7 +114,9 @@ KeyHolder::~KeyHolder() {
 }
 
 absl::StatusOr<SetupReply> KeyHolder::Setup(const std::vector<uint8_t>& request) {
-  if (!setup_.valid()) return absl::FailedPreconditionError("key holder: setup is over");
+  // One request at a time (start-up, or a reload from the main thread).
+  std::lock_guard<std::mutex> lock(setup_mu_);
+  if (!setup_.valid()) return absl::FailedPreconditionError("key holder: gone");
   absl::StatusOr<std::vector<uint8_t>> reply = Exchange(setup_.get(), request, kMaxSetupMessage);
   if (!reply.ok()) return reply.status();
   return DecodeSetupReply(*reply);
@@ -133,7 +135,6 @@ absl::StatusOr<EvpPkeyPtr> KeyHolder::Key(const std::string& cert_path, X509* le
 absl::Status KeyHolder::Seal(const std::string& user) {
   absl::StatusOr<SetupReply> reply = Setup(EncodeSeal({user}));
   if (!reply.ok()) return reply.status();
-  setup_.Reset();
   if (reply->code != 0) {
     return absl::Status(static_cast<absl::StatusCode>(reply->code),
                         absl::StrCat("key holder: ", reply->message));

@@ -41,8 +41,10 @@ class KeyHolder : public PrivateKeys {
   absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
                                  const std::string& key_path) override;
 
-  // Seal ends setup: the holder becomes `user` (as the engine will) and
-  // accepts nothing but SIGN from now on.
+  // Seal ends setup: the holder becomes `user` (as the engine will), applies
+  // its seccomp profile and from then on takes SIGN on the signing channels
+  // and only LOAD (for a reload; the key is then read as `user`) on the
+  // setup channel.
   absl::Status Seal(const std::string& user);
 
   // Sign asks for one operation with key `key_id` (waits for a free
@@ -57,6 +59,7 @@ class KeyHolder : public PrivateKeys {
   absl::StatusOr<SetupReply> Setup(const std::vector<uint8_t>& request);
 
   pid_t pid_ = -1;
+  std::mutex setup_mu_;
   UniqueFd setup_;
   std::vector<UniqueFd> channels_;
   std::mutex mu_;

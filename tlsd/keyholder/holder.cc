@@ -35,6 +35,17 @@ SetupReply Reply(const absl::Status& s, uint32_t key_id = 0) {
   return {static_cast<int32_t>(s.code()), key_id, std::string(s.message())};
 }
 
+// Load handles LOAD: read and check the key, keep it, answer its id.
+SetupReply Load(const LoadRequest& load, std::vector<EvpPkeyPtr>& keys) {
+  absl::StatusOr<X509Ptr> leaf = LoadCertificate(load.cert_path);
+  if (!leaf.ok()) return Reply(leaf.status());
+  LocalPrivateKeys local;
+  absl::StatusOr<EvpPkeyPtr> key = local.Key(load.cert_path, leaf->get(), load.key_path);
+  if (!key.ok()) return Reply(key.status());
+  keys.push_back(std::move(*key));
+  return Reply(absl::OkStatus(), static_cast<uint32_t>(keys.size() - 1));
+}
+
 // Setup: LOAD until SEAL. Returns false when the engine went away.
 bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
   std::vector<uint8_t> buf(kMaxSetupMessage + 1);
@@ -49,20 +60,7 @@ bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
       continue;
     }
     if (req->type == MessageType::kLoad) {
-      absl::StatusOr<X509Ptr> leaf = LoadCertificate(req->load.cert_path);
-      if (!leaf.ok()) {
-        Send(fd, EncodeSetupReply(Reply(leaf.status())));
-        continue;
-      }
-      LocalPrivateKeys local;
-      absl::StatusOr<EvpPkeyPtr> key =
-          local.Key(req->load.cert_path, leaf->get(), req->load.key_path);
-      if (!key.ok()) {
-        Send(fd, EncodeSetupReply(Reply(key.status())));
-        continue;
-      }
-      keys.push_back(std::move(*key));
-      Send(fd, EncodeSetupReply(Reply(absl::OkStatus(), static_cast<uint32_t>(keys.size() - 1))));
+      Send(fd, EncodeSetupReply(Load(req->load, keys)));
       continue;
     }
     // SEAL: give up root like the engine does, and become untraceable by it.
@@ -86,18 +84,46 @@ bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
   }
 }
 
-void Serve(const std::vector<int>& fds, const std::vector<EvpPkeyPtr>& keys) {
+// OnReload answers one message on the setup channel after SEAL: a LOAD (a
+// reload's new certificate), as the dropped user; nothing else.
+// Returns false once the engine has closed the channel.
+bool OnReload(int fd, std::vector<EvpPkeyPtr>& keys, std::vector<uint8_t>& buf) {
+  ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n == 0) return false;
+  absl::StatusOr<SetupRequest> req =
+      DecodeSetupRequest(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)));
+  if (!req.ok()) {
+    Send(fd, EncodeSetupReply(Reply(req.status())));
+  } else if (req->type != MessageType::kLoad) {
+    Send(fd, EncodeSetupReply(Reply(absl::FailedPreconditionError("already sealed"))));
+  } else {
+    Send(fd, EncodeSetupReply(Load(req->load, keys)));
+  }
+  return true;
+}
+
+// Serve answers SIGN on the signing channels and LOAD on the setup channel
+// until the signing channels are all closed (the engine exited).
+void Serve(int setup_fd, const std::vector<int>& fds, std::vector<EvpPkeyPtr>& keys) {
   std::vector<pollfd> polls;
   for (int fd : fds) polls.push_back({fd, POLLIN, 0});
+  polls.push_back({setup_fd, POLLIN, 0});
   std::vector<uint8_t> buf(kSignRequestSize + 1);
-  size_t open = polls.size();
+  std::vector<uint8_t> setup_buf(kMaxSetupMessage + 1);
+  size_t open = fds.size();
   while (open > 0) {
     if (poll(polls.data(), polls.size(), -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    for (pollfd& p : polls) {
+    for (size_t i = 0; i < polls.size(); ++i) {
+      pollfd& p = polls[i];
       if (p.fd < 0 || p.revents == 0) continue;
+      if (i == polls.size() - 1) {
+        if (!OnReload(p.fd, keys, setup_buf)) p.fd = -1;  // no more reloads
+        continue;
+      }
       ssize_t n = recv(p.fd, buf.data(), buf.size(), MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
       if (n <= 0) {  // the engine closed this channel (it is exiting)
@@ -210,8 +236,7 @@ absl::StatusOr<std::vector<uint8_t>> SignWith(EVP_PKEY* key, SignOp op,
 int RunKeyHolder(int setup_fd, const std::vector<int>& sign_fds) {
   std::vector<EvpPkeyPtr> keys;
   if (!Setup(setup_fd, keys)) return 1;
-  close(setup_fd);
-  Serve(sign_fds, keys);
+  Serve(setup_fd, sign_fds, keys);
   return 0;
 }
 

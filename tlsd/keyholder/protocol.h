@@ -8,11 +8,12 @@
 // Setup, on the setup channel, before the engine serves (the engine is
 // still trustworthy then: it has parsed nothing but its own config):
 //   LOAD  cert path + key path  -> key id, or the reason it cannot be used
-//   SEAL  the user to become    -> done; from now on only SIGN is accepted
+//   SEAL  the user to become    -> done
 // Serving, on the signing channels (one per engine thread): SIGN requests of
 // one fixed size, validated field by field; anything else is answered with
-// a refusal, and nothing the engine sends can make the holder load a file,
-// change state or return a key.
+// a refusal. After SEAL the setup channel takes only LOAD (a reload's new
+// certificates), read as the unprivileged user: the reply is a key id or an
+// error, never key material. Nothing the engine sends returns a key.
 
 #include <stdint.h>
 

@@ -1,6 +1,7 @@
 #include "tlsd/sandbox/seccomp_policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <string.h>
 
@@ -56,6 +57,10 @@ absl::StatusOr<SeccompPolicy> ParsePolicy(absl::string_view text) {
     SeccompRule rule;
     if (words[0] == "allow") {
       rule.allow = true;
+    } else if (words[0] == "allow-readonly") {
+      if (words.size() != 2 || words[1] != "openat") return error("allow-readonly is for openat");
+      rule.allow = true;
+      rule.readonly_open = true;
     } else if (words[0] == "errno" && words.size() >= 2 && ErrnoByName(words[1]) != 0) {
       rule.allow = false;
       rule.errno_value = ErrnoByName(words[1]);
@@ -96,8 +101,15 @@ absl::Status ApplyPolicy(const SeccompPolicy& policy) {
   for (const SeccompRule& r : policy.rules) {
     if (rc != 0) break;
     const int nr = seccomp_syscall_resolve_name(r.syscall.c_str());
-    rc = seccomp_rule_add(ctx.get(), r.allow ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(r.errno_value), nr,
-                          0);
+    if (r.readonly_open) {
+      // openat(dirfd, path, flags, mode): flags (arg 2) ask for no writing.
+      constexpr scmp_datum_t kWriting = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND;
+      rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1,
+                            SCMP_A2(SCMP_CMP_MASKED_EQ, kWriting, O_RDONLY));
+    } else {
+      rc = seccomp_rule_add(ctx.get(), r.allow ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(r.errno_value), nr,
+                            0);
+    }
     // A call this architecture does not have (e.g. a 32-bit-only one) is
     // simply absent.
     if (rc == -EFAULT || rc == -EDOM) rc = 0;

@@ -7,6 +7,8 @@
 //
 //   default allow | default errno ENAME
 //   allow SYSCALL...
+//   allow-readonly openat      (only with flags that neither write, create,
+//                               truncate nor append)
 //   errno ENAME SYSCALL...
 //
 // Every profile also fails non-native ABIs (i386 int 0x80, x32) with ENOSYS,
@@ -25,6 +27,7 @@ struct SeccompRule {
   std::string syscall;
   bool allow;  // else fail with `errno_value`
   int errno_value = 0;
+  bool readonly_open = false;  // allow openat only for reading
 };
 
 struct SeccompPolicy {

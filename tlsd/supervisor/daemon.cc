@@ -24,6 +24,7 @@
 #include "tlsd/sandbox/seccomp_policy.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
+#include "tlsd/supervisor/reload.h"
 #include "tlsd/tls/ktls.h"
 
 namespace tlsd {
@@ -42,12 +43,11 @@ absl::Status MakeParentDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-// WaitForStopSignal waits for SIGTERM/SIGINT and returns it. Under a
+// WaitForSignal waits for SIGTERM/SIGINT/SIGHUP and returns it. Under a
 // systemd watchdog (WatchdogSec=) it pings at half the interval, as long as
 // every handshake thread has gone round its loop within the interval: a
 // thread stuck (in OpenSSL, say) stops the pings and systemd restarts tlsd.
-int WaitForStopSignal(const sigset_t& signals,
-                      const std::vector<std::unique_ptr<Engine>>& engines) {
+int WaitForSignal(const sigset_t& signals, const std::vector<std::unique_ptr<Engine>>& engines) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
     int sig = 0;
@@ -89,7 +89,7 @@ absl::Status BuildServices(Runtime& rt, PrivateKeys& keys) {
     absl::StatusOr<std::unique_ptr<ServiceTls>> tls =
         ServiceTls::Create(svc, rt.config.source, keys);
     if (!tls.ok()) return tls.status();
-    runtime->tls = std::move(*tls);
+    runtime->SetTls(std::move(*tls));
     rt.services.push_back(std::move(runtime));
   }
   rt.client_profiles.clear();
@@ -110,6 +110,7 @@ int RunDaemon(Config config, unsigned threads_override) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // reload
   // Blocked before any thread starts, so only sigwait below receives them.
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
@@ -245,7 +246,19 @@ int RunDaemon(Config config, unsigned threads_override) {
   sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s", rt->services.size(),
              listening.c_str());
 
-  int sig = WaitForStopSignal(stop_signals, engines);
+  int sig;
+  while ((sig = WaitForSignal(stop_signals, engines)) == SIGHUP) {
+    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+    absl::StatusOr<std::string> reloaded = Reload(*rt, *keys);
+    if (reloaded.ok()) {
+      TLSD_LOG(Notice) << *reloaded;
+    } else {
+      TLSD_LOG(Error) << "reload refused: " << reloaded.status().message()
+                      << "; still serving the previous configuration";
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s%s", rt->services.size(),
+               listening.c_str(), reloaded.ok() ? "" : " (last reload refused)");
+  }
   TLSD_LOG(Notice) << "signal " << sig << ": stopping";
   sd_notify(0, "STOPPING=1");
   stop = true;

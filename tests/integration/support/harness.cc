@@ -669,6 +669,17 @@ BackgroundProcess::~BackgroundProcess() {
   }
 }
 
+pid_t TestDaemon::KeyHolderPid() const {
+  const std::string log = Log();
+  const std::string mark = "key holder pid ";
+  const size_t at = log.find(mark);
+  if (at == std::string::npos) return -1;
+  size_t end = at + mark.size();
+  while (end < log.size() && isdigit(static_cast<unsigned char>(log[end]))) ++end;
+  int pid = -1;
+  return absl::SimpleAtoi(log.substr(at + mark.size(), end - at - mark.size()), &pid) ? pid : -1;
+}
+
 std::string BackgroundProcess::Output() const { return ReadFile(output_path_).value_or(""); }
 
 bool BackgroundProcess::WaitForOutput(absl::string_view text, absl::Duration timeout) const {

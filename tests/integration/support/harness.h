@@ -218,6 +218,10 @@ class TestDaemon {
   // ConnLogLines returns every outcome line logged so far.
   std::vector<ConnLogLine> ConnLogLines() const;
 
+  // KeyHolderPid is the pid of tlsd's key holder process, from the log line
+  // "key holder pid N" (-1 if not logged).
+  pid_t KeyHolderPid() const;
+
   // NumFds counts the entries of /proc/<pid>/fd (-1 if tlsd is gone).
   int NumFds() const;
   // Alive is true while the process has not exited.
