@@ -195,6 +195,15 @@ absl::StatusOr<TestCerts> TestCerts::Generate(const TestCertsOptions& opts) {
   return certs;
 }
 
+absl::StatusOr<TestIdentity> TestCerts::IssueServer(absl::string_view common_name,
+                                                     const std::vector<std::string>& sans) const {
+  TLSD_ASSIGN_OR_RETURN(std::string san_config, SanConfig(sans));
+  TLSD_ASSIGN_OR_RETURN(X509Ptr ca_cert, ParseCertPem(ca_.cert_pem));
+  TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr ca_key, ParseKeyPem(ca_.key_pem));
+  return MakeLeaf(false, common_name, ca_cert.get(), ca_key.get(), san_config, "serverAuth",
+                  /*valid_days=*/30);
+}
+
 absl::Status TestCerts::WriteTo(absl::string_view dir) const {
   const std::string d(dir);
   if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {

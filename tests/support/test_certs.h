@@ -52,6 +52,11 @@ class TestCerts {
   const TestIdentity& server_rsa() const { return server_rsa_; }
   const TestIdentity& client() const { return client_; }
 
+  // IssueServer makes one more server certificate (ECDSA P-256) signed by
+  // this CA, e.g. for a certificate rotation: same trust, a new key.
+  absl::StatusOr<TestIdentity> IssueServer(absl::string_view common_name,
+                                           const std::vector<std::string>& sans) const;
+
   // WriteTo writes ca.pem, ca.key, server-ecdsa.{pem,key},
   // server-rsa.{pem,key} (if generated) and client.{pem,key} into `dir`,
   // creating it if needed. Key files get mode 0600.
