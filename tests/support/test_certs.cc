@@ -196,7 +196,7 @@ absl::StatusOr<TestCerts> TestCerts::Generate(const TestCertsOptions& opts) {
 }
 
 absl::StatusOr<TestIdentity> TestCerts::IssueServer(absl::string_view common_name,
-                                                     const std::vector<std::string>& sans) const {
+                                                    const std::vector<std::string>& sans) const {
   TLSD_ASSIGN_OR_RETURN(std::string san_config, SanConfig(sans));
   TLSD_ASSIGN_OR_RETURN(X509Ptr ca_cert, ParseCertPem(ca_.cert_pem));
   TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr ca_key, ParseKeyPem(ca_.key_pem));
