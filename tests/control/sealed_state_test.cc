@@ -5,6 +5,9 @@
 
 #include "tlsd/control/sealed_state.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -115,6 +118,29 @@ TEST(SealerTest, RoundTripPreservesEveryField) {
   absl::StatusOr<ConnState> opened = sealer->Open(blob, kLocal, kPeer);
   ASSERT_THAT(opened, IsOk());
   ExpectSameState(*opened, state);
+}
+
+// A restart: the key goes through a sealed memfd (systemd's fd store) and
+// the next process opens the blobs the previous one made; another key does
+// not.
+TEST(SealerTest, KeyPassedThroughAMemfdOpensTheSameBlobs) {
+  auto before = Sealer::Random();
+  const std::string blob = before->Seal(FullState(), kLocal, kPeer);
+  absl::StatusOr<UniqueFd> memfd = before->KeyMemfd();
+  ASSERT_THAT(memfd, IsOk());
+  // The memfd cannot be changed once made.
+  EXPECT_LT(write(memfd->get(), "x", 1), 0);
+  absl::StatusOr<std::unique_ptr<Sealer>> after = Sealer::FromFd(memfd->get());
+  ASSERT_THAT(after, IsOk());
+  absl::StatusOr<ConnState> opened = (*after)->Open(blob, kLocal, kPeer);
+  ASSERT_THAT(opened, IsOk());
+  ExpectSameState(*opened, FullState());
+  EXPECT_FALSE(Sealer::Random()->Open(blob, kLocal, kPeer).ok());
+  // A file of the wrong size is not a key.
+  int fd = memfd_create("short", MFD_CLOEXEC);
+  ASSERT_EQ(write(fd, "short", 5), 5);
+  EXPECT_FALSE(Sealer::FromFd(fd).ok());
+  close(fd);
 }
 
 TEST(SealerTest, RoundTripTls12StateWithoutSecrets) {

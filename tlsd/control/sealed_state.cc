@@ -1,5 +1,11 @@
 #include "tlsd/control/sealed_state.h"
 
+#include <unistd.h>
+
+#include <sys/mman.h>
+
+#include <fcntl.h>
+
 #include <errno.h>
 #include <linux/tls.h>
 #include <netinet/in.h>
@@ -111,6 +117,31 @@ absl::StatusOr<std::unique_ptr<Sealer>> Sealer::FromFile(absl::string_view path)
         absl::StrCat(path, ": sealing key must be 32 bytes, is ", key.size()));
   }
   return std::unique_ptr<Sealer>(new Sealer(std::move(key)));
+}
+
+absl::StatusOr<std::unique_ptr<Sealer>> Sealer::FromFd(int fd) {
+  std::vector<uint8_t> bytes(kKeyLen + 1);
+  const ssize_t n = pread(fd, bytes.data(), bytes.size(), 0);
+  if (n != static_cast<ssize_t>(kKeyLen)) {
+    SecureZero(bytes.data(), bytes.size());
+    return absl::InvalidArgumentError(
+        absl::StrCat("sealing key fd: want ", kKeyLen, " bytes, got ", n));
+  }
+  SecretBytes key(absl::MakeConstSpan(bytes.data(), kKeyLen));
+  SecureZero(bytes.data(), bytes.size());
+  return std::unique_ptr<Sealer>(new Sealer(std::move(key)));
+}
+
+absl::StatusOr<UniqueFd> Sealer::KeyMemfd() const {
+  UniqueFd fd(memfd_create("tlsd-sealing-key", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd.valid()) return ErrnoToStatus(errno, "memfd_create");
+  if (pwrite(fd.get(), key_.data(), key_.size(), 0) != static_cast<ssize_t>(key_.size())) {
+    return ErrnoToStatus(errno, "write sealing key");
+  }
+  if (fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+    return ErrnoToStatus(errno, "seal memfd");
+  }
+  return fd;
 }
 
 std::string Sealer::Seal(const ConnState& state, const WireAddress& local,

@@ -22,6 +22,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/base/secret_bytes.h"
+#include "common/base/unique_fd.h"
 #include "common/wire/messages.h"
 
 namespace tlsd {
@@ -52,6 +53,12 @@ class Sealer {
   // FromFile loads a 32-byte key, so a restarted tlsd keeps serving control
   // records of connections handed off before (systemd credential or file).
   static absl::StatusOr<std::unique_ptr<Sealer>> FromFile(absl::string_view path);
+  // FromFd reads the key from a memfd made by KeyMemfd (handed back by
+  // systemd's fd store after a restart).
+  static absl::StatusOr<std::unique_ptr<Sealer>> FromFd(int fd);
+  // KeyMemfd puts the key in a sealed memfd, for systemd's fd store, so the
+  // next tlsd process can open the blobs of connections this one handed off.
+  absl::StatusOr<UniqueFd> KeyMemfd() const;
 
   // Seal encrypts `state`, binding it to the connection's addresses.
   std::string Seal(const ConnState& state, const WireAddress& local, const WireAddress& peer) const;

@@ -234,7 +234,24 @@ void Engine::Run(const std::atomic<bool>& stop) {
     }
     if (!queued_.empty()) RetryQueued();
     ExpireDeadlines(absl::Now());
-    UpdateListenerInterest();
+    if (draining_.load() && !accepting_stopped_) {
+      // The listening sockets stay open (systemd or the next process has
+      // them); the kernel queues new clients while this one winds down.
+      for (const Listener& l : rt_.listeners) {
+        epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
+      }
+      accepting_stopped_ = true;
+    }
+    if (accepting_stopped_) {
+      // Handshakes, connections waiting for a worker, and relayed ones (the
+      // client's data would be cut off; the drain deadline bounds them).
+      if (conns_.empty()) {
+        drained_.store(true);
+        break;
+      }
+    } else {
+      UpdateListenerInterest();
+    }
   }
   std::vector<uint64_t> ids;
   for (const auto& [id, c] : conns_) ids.push_back(id);

@@ -41,6 +41,11 @@ class Engine {
   absl::Status AddExternal(int fd, std::function<void()> on_ready);
   // Run loops until `stop` is set, then closes every connection it holds.
   void Run(const std::atomic<bool>& stop);
+  // BeginDrain makes Run stop accepting, finish the handshakes, queued and
+  // relayed connections it has, and then return (Drained() turns true); the
+  // caller bounds the wait and stops it with `stop`. Thread-safe.
+  void BeginDrain() { draining_.store(true); }
+  bool Drained() const { return drained_.load(); }
   // LastLoop is when Run last went round its loop (it does at least every
   // 500 ms), for the systemd watchdog: a thread stuck in a handshake stops
   // it. absl::InfinitePast() before Run starts.
@@ -64,6 +69,9 @@ class Engine {
 
  private:
   std::atomic<int64_t> last_loop_ns_{absl::ToUnixNanos(absl::InfinitePast())};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> drained_{false};
+  bool accepting_stopped_ = false;  // Run's own: listeners removed for the drain
   enum class Kind : uint8_t { kListener = 1, kTcp = 2, kApp = 3, kExternal = 4 };
   static uint64_t Key(Kind kind, uint64_t value) {
     return (static_cast<uint64_t>(kind) << 56) | value;

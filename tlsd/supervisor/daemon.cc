@@ -32,6 +32,8 @@ namespace {
 
 // The systemd socket name tlsd.socket gives the control socket.
 constexpr char kControlFdName[] = "control";
+// The name under which the sealing key sits in systemd's fd store.
+constexpr char kSealingKeyFdName[] = "sealing-key";
 
 absl::Status MakeParentDir(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -76,6 +78,34 @@ int WaitForSignal(const sigset_t& signals, const std::vector<std::unique_ptr<Eng
       stalled = true;
     }
   }
+}
+
+// Drain stops accepting and lets the handshakes in progress, the
+// connections waiting for a backend and the relayed ones finish, bounded by
+// the longest handshake and queue timeouts (30 s at most): a restart under
+// socket activation then loses no client - new ones wait in the listening
+// socket's backlog for the next process. Connections handed off with kTLS
+// are the workers' and never depended on this process.
+void Drain(const Runtime& rt, const std::vector<std::unique_ptr<Engine>>& engines) {
+  uint32_t limit_ms = 0;
+  for (const ServiceConfig& s : rt.config.services)
+    limit_ms = std::max(limit_ms, s.handshake_timeout_ms);
+  uint32_t queue_ms = 0;
+  for (const BackendConfig& b : rt.config.backends)
+    queue_ms = std::max(queue_ms, b.queue_timeout_ms);
+  const absl::Time start = absl::Now();
+  const absl::Time deadline =
+      start + absl::Milliseconds(std::min<uint32_t>(limit_ms + queue_ms, 30000));
+  for (const auto& e : engines) e->BeginDrain();
+  auto all_drained = [&] {
+    for (const auto& e : engines) {
+      if (!e->Drained()) return false;
+    }
+    return true;
+  };
+  while (!all_drained() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  TLSD_LOG(Info) << (all_drained() ? "drained" : "drain deadline passed") << " after "
+                 << absl::FormatDuration(absl::Now() - start);
 }
 
 }  // namespace
@@ -166,6 +196,29 @@ int RunDaemon(Config config, unsigned threads_override) {
         return kExitOsErr;
       }
       rt->listeners.push_back({std::move(*fd), svc.get(), addr.text});
+    }
+  }
+
+  // The sealing key: the previous process's, if systemd's fd store kept it
+  // across a restart (so workers' control records keep working), else a new
+  // one, which goes into the store (FileDescriptorStoreMax= in the unit).
+  if (absl::StatusOr<UniqueFd> kept = activated->TakeFd(kSealingKeyFdName); kept.ok()) {
+    absl::StatusOr<std::unique_ptr<Sealer>> sealer = Sealer::FromFd(kept->get());
+    if (!sealer.ok()) {
+      TLSD_LOG(Error) << sealer.status().message();
+      return kExitOsErr;
+    }
+    rt->sealer = std::move(*sealer);
+    TLSD_LOG(Notice) << "sealing key: the one from before the restart (fd '" << kSealingKeyFdName
+                     << "')";
+  } else if (getenv("NOTIFY_SOCKET") != nullptr) {
+    absl::StatusOr<UniqueFd> memfd = rt->sealer->KeyMemfd();
+    int fd = memfd.ok() ? memfd->get() : -1;
+    if (fd < 0 || sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=sealing-key", &fd, 1) <= 0) {
+      TLSD_LOG(Warning) << "sealing key: could not store it with systemd; control records of "
+                           "connections handed off now will not survive a restart";
+    } else {
+      TLSD_LOG(Info) << "sealing key: new, kept in systemd's fd store";
     }
   }
 
@@ -261,6 +314,7 @@ int RunDaemon(Config config, unsigned threads_override) {
   }
   TLSD_LOG(Notice) << "signal " << sig << ": stopping";
   sd_notify(0, "STOPPING=1");
+  Drain(*rt, engines);
   stop = true;
   for (auto& t : threads) t.join();
   return kExitOk;

@@ -94,6 +94,14 @@ absl::StatusOr<UniqueFd> SystemdSockets::TakeTcpListener(const std::string& name
   return fd;
 }
 
+absl::StatusOr<UniqueFd> SystemdSockets::TakeFd(const std::string& name) {
+  auto it = fds_.find(name);
+  if (it == fds_.end()) return absl::NotFoundError(absl::StrCat("systemd fd '", name, "'"));
+  UniqueFd fd = std::move(it->second);
+  fds_.erase(it);
+  return fd;
+}
+
 absl::StatusOr<UniqueFd> SystemdSockets::TakeUnixListener(const std::string& name) {
   auto it = fds_.find(name);
   if (it == fds_.end()) return absl::NotFoundError(absl::StrCat("systemd socket '", name, "'"));

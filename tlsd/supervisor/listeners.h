@@ -25,6 +25,9 @@ class SystemdSockets {
   absl::StatusOr<UniqueFd> TakeTcpListener(const std::string& name);
   // TakeUnixListener likewise for a listening AF_UNIX SOCK_SEQPACKET socket.
   absl::StatusOr<UniqueFd> TakeUnixListener(const std::string& name);
+  // TakeFd removes and returns the fd named `name` whatever it is (a memfd
+  // from systemd's fd store, say); kNotFound if none was passed.
+  absl::StatusOr<UniqueFd> TakeFd(const std::string& name);
   bool empty() const { return fds_.empty(); }
 
  private:
