@@ -194,6 +194,27 @@ TEST(ConfigTest, FullConfigParsesToExpectedValues) {
   EXPECT_EQ(config->FindService("nope"), nullptr);
 }
 
+TEST(ConfigTest, KeyMayBeAnOpensslStoreUri) {
+  for (const std::string key : {"file:/etc/tlsd/k.pem", "pkcs11:token=tlsd;object=web"}) {
+    absl::StatusOr<Config> config = ParseConfig(absl::StrCat(R"([[service]]
+name = "web"
+listen = ["0.0.0.0:443"]
+backend = "app"
+[[service.certificate]]
+cert = "/c"
+key = ")",
+                                                             key, R"("
+[[backend]]
+name = "app"
+mode = "push"
+socket = "/s"
+)"),
+                                                "uri.toml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->services[0].certificates[0].key_path, key);
+  }
+}
+
 TEST(ConfigTest, MinimalConfigGetsDefaults) {
   absl::StatusOr<Config> config = ParseConfig(R"([[service]]
 name = "web"
@@ -405,6 +426,11 @@ const BrokenCase kBroken[] = {
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
               "[[service.certificate]]\ncert = \"certs/web.pem\"\n",
      "t.toml:5: cert must be an absolute path, got 'certs/web.pem'"},
+    {"RelativeKeyPath",
+     SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
+              "[[service.certificate]]\ncert = \"/c\"\nkey = \"keys/web.key\"\n",
+     "t.toml:6: key must be an absolute path or an OpenSSL store URI (file:..., pkcs11:...), "
+     "got 'keys/web.key'"},
     {"BadServerName",
      SVC_HEAD "listen = [\"127.0.0.1:443\"]\n"
               "[[service.certificate]]\nserver_names = [\"ok.example\", \"a..b\"]\n",

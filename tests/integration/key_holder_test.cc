@@ -108,6 +108,39 @@ TEST(KeyHolderTest, PrivateKeyIsInTheHolderAndNotInTheEngine) {
   EXPECT_GT(sockets, 0) << "the holder's signing channels";
 }
 
+// A key given as an OpenSSL store URI is loaded by the key holder through
+// OSSL_STORE (here the built-in file: loader; a PKCS#11 provider works the
+// same way once openssl.cnf loads it), and still only the holder has it.
+TEST(KeyHolderTest, KeyFromAnOpensslStoreUri) {
+  absl::StatusOr<std::unique_ptr<TestDaemon>> d =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
+        return absl::StrReplaceAll(SimpleConfig(env), {{absl::StrCat("key = \"", env.key),
+                                                        absl::StrCat("key = \"file:", env.key)}});
+      }});
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_THAT(ReadFile((*d)->config_path()).value_or(""), ::testing::HasSubstr("key = \"file:/"));
+  absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
+      InProcessBackend::Subscribe((*d)->control(), "app", EchoHandler());
+  ASSERT_TRUE(b.ok()) << b.status();
+  Handshakes(**d, 2);
+  absl::StatusOr<std::vector<std::string>> needles = PrivateKeyNeedles((*d)->env().key);
+  ASSERT_TRUE(needles.ok());
+  absl::StatusOr<MemScanResult> engine = ScanProcessMemory((*d)->pid(), *needles);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_FALSE(engine->found[0] || engine->found[1]);
+
+  // A URI the store cannot open is a configuration error naming it.
+  absl::StatusOr<std::unique_ptr<TestDaemon>> bad =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) {
+        return absl::StrReplaceAll(SimpleConfig(env), {{absl::StrCat("key = \"", env.key),
+                                                        "key = \"file:/nonexistent/web.key"}});
+      }});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), ::testing::HasSubstr("exited with status 78"));
+  EXPECT_THAT(bad.status().message(),
+              ::testing::HasSubstr("private key file:/nonexistent/web.key"));
+}
+
 // Started as root with global.user = nobody: both processes end up as
 // nobody, and another process of that user (what a compromised engine
 // could run) can read neither the holder's memory nor the key file.

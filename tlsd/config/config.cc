@@ -35,6 +35,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/base/errno_status.h"
+#include "common/base/key_uri.h"
 #include "common/base/status_macros.h"
 #include "common/base/unique_fd.h"
 #include "common/wire/messages.h"
@@ -410,6 +411,8 @@ class Parser {
   absl::StatusOr<int64_t> ReadInt(const Entry& e, int64_t min, int64_t max) const;
   absl::StatusOr<std::vector<std::pair<std::string, int>>> ReadStringArray(const Entry& e) const;
   absl::StatusOr<std::string> ReadAbsolutePath(const Entry& e) const;
+  // A key: an absolute path or an OpenSSL store URI (common/base/key_uri.h).
+  absl::StatusOr<std::string> ReadKeyLocation(const Entry& e) const;
   absl::StatusOr<std::string> ReadSocketPath(const Entry& e) const;
   absl::StatusOr<std::string> ReadName(const Entry& e) const;
   absl::StatusOr<uint16_t> ReadVersion(const Entry& e) const;
@@ -537,6 +540,18 @@ absl::StatusOr<std::string> Parser::ReadAbsolutePath(const Entry& e) const {
     return Error(e.line, absl::StrCat(e.key, " must be an absolute path, got ", Quote(path)));
   }
   return path;
+}
+
+absl::StatusOr<std::string> Parser::ReadKeyLocation(const Entry& e) const {
+  TLSD_ASSIGN_OR_RETURN(std::string key, ReadString(e));
+  if (IsKeyUri(key)) return key;
+  if (!absl::StartsWith(key, "/")) {
+    return Error(e.line, absl::StrCat(e.key,
+                                      " must be an absolute path or an OpenSSL store URI "
+                                      "(file:..., pkcs11:...), got ",
+                                      Quote(key)));
+  }
+  return key;
 }
 
 absl::StatusOr<std::string> Parser::ReadSocketPath(const Entry& e) const {
@@ -794,7 +809,7 @@ absl::Status Parser::ParseCertificate(const toml::table& table, CertificateConfi
                       }},
                      {"key",
                       [&](const Entry& k) -> absl::Status {
-                        TLSD_ASSIGN_OR_RETURN(out.key_path, ReadAbsolutePath(k));
+                        TLSD_ASSIGN_OR_RETURN(out.key_path, ReadKeyLocation(k));
                         has_key = true;
                         return absl::OkStatus();
                       }},
@@ -1330,7 +1345,7 @@ absl::Status Parser::ParseClientProfile(const toml::table& table, ClientProfileC
            }},
           {"key",
            [&](const Entry& k) -> absl::Status {
-             TLSD_ASSIGN_OR_RETURN(out.key_path, ReadAbsolutePath(k));
+             TLSD_ASSIGN_OR_RETURN(out.key_path, ReadKeyLocation(k));
              key_line = k.line;
              return absl::OkStatus();
            }},

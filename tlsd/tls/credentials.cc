@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <openssl/pem.h>
+#include <openssl/store.h>
 #include <openssl/x509.h>
 
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
+#include "common/base/key_uri.h"
 #include "common/base/unique_fd.h"
 #include "tlsd/tls/ossl_error.h"
 
@@ -19,17 +21,54 @@ absl::Status CheckReadable(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<EvpPkeyPtr> LocalPrivateKeys::Key(const std::string& cert_path, X509* leaf,
-                                                 const std::string& key_path) {
-  BioPtr bio(BIO_new_file(key_path.c_str(), "r"));
+namespace {
+
+absl::StatusOr<EvpPkeyPtr> KeyFromStore(const std::string& uri) {
+  OSSL_STORE_CTX* store = OSSL_STORE_open_ex(uri.c_str(), nullptr, nullptr, nullptr, nullptr,
+                                             nullptr, nullptr, nullptr);
+  if (store == nullptr) {
+    return OsslError(absl::StatusCode::kNotFound, absl::StrCat("private key ", uri));
+  }
+  EvpPkeyPtr key;
+  while (!key && OSSL_STORE_eof(store) == 0) {
+    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
+    if (info == nullptr) continue;
+    if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
+      key.reset(OSSL_STORE_INFO_get1_PKEY(info));
+    }
+    OSSL_STORE_INFO_free(info);
+  }
+  OSSL_STORE_close(store);
+  if (!key) {
+    return OsslError(absl::StatusCode::kInvalidArgument,
+                     absl::StrCat("private key ", uri, ": the store has no private key there"));
+  }
+  ClearOsslErrors();
+  return key;
+}
+
+absl::StatusOr<EvpPkeyPtr> KeyFromFile(const std::string& path) {
+  if (absl::Status s = CheckReadable(path); !s.ok()) return s;
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
   if (!bio) {
-    return OsslError(absl::StatusCode::kNotFound, absl::StrCat("private key ", key_path));
+    return OsslError(absl::StatusCode::kNotFound, absl::StrCat("private key ", path));
   }
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
     return OsslError(absl::StatusCode::kInvalidArgument,
-                     absl::StrCat("private key ", key_path, ": no PEM private key"));
+                     absl::StrCat("private key ", path, ": no PEM private key"));
   }
+  return key;
+}
+
+}  // namespace
+
+absl::StatusOr<EvpPkeyPtr> LocalPrivateKeys::Key(const std::string& cert_path, X509* leaf,
+                                                 const std::string& key_path) {
+  absl::StatusOr<EvpPkeyPtr> loaded =
+      IsKeyUri(key_path) ? KeyFromStore(key_path) : KeyFromFile(key_path);
+  if (!loaded.ok()) return loaded.status();
+  EvpPkeyPtr key = std::move(*loaded);
   if (X509_check_private_key(leaf, key.get()) != 1) {
     ClearOsslErrors();
     return absl::InvalidArgumentError(

@@ -33,7 +33,8 @@ class PrivateKeys {
                                          const std::string& key_path) = 0;
 };
 
-// LocalPrivateKeys reads PEM key files in this process.
+// LocalPrivateKeys reads keys in this process: PEM files, or the first
+// private key an OpenSSL store URI yields.
 class LocalPrivateKeys : public PrivateKeys {
  public:
   absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
