@@ -243,10 +243,13 @@ void Engine::Run(const std::atomic<bool>& stop) {
       accepting_stopped_ = true;
     }
     if (accepting_stopped_) {
-      // Handshakes, connections waiting for a worker, and relayed ones (the
-      // client's data would be cut off; the drain deadline bounds them).
+      size_t busy = queued_.size();
+      for (size_t n : in_handshake_) busy += n;
+      drained_.store(busy == 0);
+      // Relayed connections may live for hours: they get what the caller
+      // allows (a short grace) and are closed when `stop` comes.
       if (conns_.empty()) {
-        drained_.store(true);
+        idle_.store(true);
         break;
       }
     } else {

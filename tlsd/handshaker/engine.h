@@ -41,11 +41,13 @@ class Engine {
   absl::Status AddExternal(int fd, std::function<void()> on_ready);
   // Run loops until `stop` is set, then closes every connection it holds.
   void Run(const std::atomic<bool>& stop);
-  // BeginDrain makes Run stop accepting, finish the handshakes, queued and
-  // relayed connections it has, and then return (Drained() turns true); the
-  // caller bounds the wait and stops it with `stop`. Thread-safe.
+  // BeginDrain makes Run stop accepting and finish the handshakes and
+  // queued connections it has (then Drained() is true); it returns once it
+  // holds no connection at all, or at `stop`, closing relayed ones. The
+  // caller bounds the wait. Thread-safe.
   void BeginDrain() { draining_.store(true); }
   bool Drained() const { return drained_.load(); }
+  bool Idle() const { return idle_.load(); }
   // LastLoop is when Run last went round its loop (it does at least every
   // 500 ms), for the systemd watchdog: a thread stuck in a handshake stops
   // it. absl::InfinitePast() before Run starts.
@@ -71,6 +73,7 @@ class Engine {
   std::atomic<int64_t> last_loop_ns_{absl::ToUnixNanos(absl::InfinitePast())};
   std::atomic<bool> draining_{false};
   std::atomic<bool> drained_{false};
+  std::atomic<bool> idle_{false};
   bool accepting_stopped_ = false;  // Run's own: listeners removed for the drain
   enum class Kind : uint8_t { kListener = 1, kTcp = 2, kApp = 3, kExternal = 4 };
   static uint64_t Key(Kind kind, uint64_t value) {

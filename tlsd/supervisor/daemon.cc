@@ -80,32 +80,39 @@ int WaitForSignal(const sigset_t& signals, const std::vector<std::unique_ptr<Eng
   }
 }
 
-// Drain stops accepting and lets the handshakes in progress, the
-// connections waiting for a backend and the relayed ones finish, bounded by
-// the longest handshake and queue timeouts (30 s at most): a restart under
-// socket activation then loses no client - new ones wait in the listening
+// Drain stops accepting and lets the handshakes in progress and the
+// connections waiting for a backend finish, bounded by the longest
+// handshake plus queue timeout (30 s at most), then gives relayed
+// connections half a second to finish what they are doing: a restart under
+// socket activation loses no client - new ones wait in the listening
 // socket's backlog for the next process. Connections handed off with kTLS
 // are the workers' and never depended on this process.
 void Drain(const Runtime& rt, const std::vector<std::unique_ptr<Engine>>& engines) {
   uint32_t limit_ms = 0;
-  for (const ServiceConfig& s : rt.config.services)
+  for (const ServiceConfig& s : rt.config.services) {
     limit_ms = std::max(limit_ms, s.handshake_timeout_ms);
+  }
   uint32_t queue_ms = 0;
-  for (const BackendConfig& b : rt.config.backends)
+  for (const BackendConfig& b : rt.config.backends) {
     queue_ms = std::max(queue_ms, b.queue_timeout_ms);
+  }
   const absl::Time start = absl::Now();
   const absl::Time deadline =
       start + absl::Milliseconds(std::min<uint32_t>(limit_ms + queue_ms, 30000));
   for (const auto& e : engines) e->BeginDrain();
-  auto all_drained = [&] {
+  auto all = [&](bool (Engine::*done)() const) {
     for (const auto& e : engines) {
-      if (!e->Drained()) return false;
+      if (!((*e).*done)()) return false;
     }
     return true;
   };
-  while (!all_drained() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
-  TLSD_LOG(Info) << (all_drained() ? "drained" : "drain deadline passed") << " after "
-                 << absl::FormatDuration(absl::Now() - start);
+  while (!all(&Engine::Drained) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  const bool drained = all(&Engine::Drained);
+  const absl::Time grace = std::min(deadline, absl::Now() + absl::Milliseconds(500));
+  while (!all(&Engine::Idle) && absl::Now() < grace) absl::SleepFor(absl::Milliseconds(10));
+  TLSD_LOG(Info) << (drained ? "drained" : "drain deadline passed") << " after "
+                 << absl::FormatDuration(absl::Now() - start)
+                 << (all(&Engine::Idle) ? "" : "; closing relayed connections");
 }
 
 }  // namespace
