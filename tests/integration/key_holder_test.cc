@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,6 +117,24 @@ TEST(KeyHolderTest, PrivateKeyIsInTheHolderAndNotInTheEngine) {
     EXPECT_EQ(net.count(std::string(l)), 0u) << "the key holder holds a network socket, fd " << fd;
   }
   EXPECT_GT(sockets, 0) << "the holder's signing channels";
+}
+
+// Without its key holder tlsd cannot complete a handshake: if the holder
+// dies, tlsd says so and exits with a failure status (systemd's
+// Restart=on-failure then starts a fresh pair) instead of stalling.
+TEST(KeyHolderTest, TlsdStopsWhenItsKeyHolderDies) {
+  absl::StatusOr<std::unique_ptr<TestDaemon>> d =
+      TestDaemon::Start({.config = [](const DaemonEnv& env) { return SimpleConfig(env); }});
+  ASSERT_TRUE(d.ok()) << d.status();
+  const pid_t holder = (*d)->KeyHolderPid();
+  ASSERT_GT(holder, 0) << (*d)->Log();
+  ASSERT_EQ(kill(holder, SIGKILL), 0);
+  EXPECT_TRUE(WaitFor([&] { return !(*d)->Alive(); }, absl::Seconds(5))) << (*d)->Log();
+  EXPECT_EQ((*d)->Stop(), 1) << (*d)->Log();
+  EXPECT_THAT((*d)->Log(),
+              ::testing::HasSubstr(absl::StrCat("key holder (pid ", holder,
+                                                ") was killed by signal 9: no handshake "
+                                                "can complete; stopping")));
 }
 
 // A key given as an OpenSSL store URI is loaded by the key holder through

@@ -99,10 +99,20 @@ absl::StatusOr<std::unique_ptr<KeyHolder>> KeyHolder::Spawn(size_t channels) {
   return h;
 }
 
+bool KeyHolder::Alive() {
+  if (reaped_) return false;
+  int status = 0;
+  if (pid_ <= 0 || waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  reaped_ = true;
+  death_ = WIFSIGNALED(status) ? absl::StrCat("was killed by signal ", WTERMSIG(status))
+                               : absl::StrCat("exited with status ", WEXITSTATUS(status));
+  return false;
+}
+
 KeyHolder::~KeyHolder() {
   setup_.Reset();
   channels_.clear();
-  if (pid_ > 0) {
+  if (pid_ > 0 && !reaped_) {
     // It exits when its channels close; do not wait long for it.
     for (int i = 0; i < 100; ++i) {
       if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;

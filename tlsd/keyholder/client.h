@@ -53,12 +53,18 @@ class KeyHolder : public PrivateKeys {
                                             absl::Span<const uint8_t> input);
 
   pid_t pid() const { return pid_; }
+  // Alive is false once the holder process has exited (it is then reaped);
+  // DeathReason says how ("exited with status 1", "was killed by signal 9").
+  bool Alive();
+  const std::string& DeathReason() const { return death_; }
 
  private:
   KeyHolder() = default;
   absl::StatusOr<SetupReply> Setup(const std::vector<uint8_t>& request);
 
   pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string death_;
   std::mutex setup_mu_;
   UniqueFd setup_;
   std::vector<UniqueFd> channels_;

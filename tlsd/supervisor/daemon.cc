@@ -45,31 +45,38 @@ absl::Status MakeParentDir(const std::string& path) {
   return absl::OkStatus();
 }
 
-// WaitForSignal waits for SIGTERM/SIGINT/SIGHUP and returns it. Under a
-// systemd watchdog (WatchdogSec=) it pings at half the interval, as long as
-// every handshake thread has gone round its loop within the interval: a
-// thread stuck (in OpenSSL, say) stops the pings and systemd restarts tlsd.
-int WaitForSignal(const sigset_t& signals, const std::vector<std::unique_ptr<Engine>>& engines) {
+// WaitForSignal waits for SIGTERM/SIGINT/SIGHUP and returns it, or returns
+// 0 if the key holder died (no handshake can complete without it: tlsd must
+// stop and be restarted). Under a systemd watchdog (WatchdogSec=) it pings
+// at half the interval, as long as every handshake thread has gone round its
+// loop within the interval: a thread stuck (in OpenSSL, say) stops the
+// pings and systemd restarts tlsd.
+int WaitForSignal(const sigset_t& signals, const std::vector<std::unique_ptr<Engine>>& engines,
+                  keyholder::KeyHolder& keys) {
   uint64_t usec = 0;
-  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    return sig;
-  }
+  const bool watchdog = sd_watchdog_enabled(0, &usec) > 0 && usec > 0;
   const absl::Duration interval = absl::Microseconds(static_cast<int64_t>(usec));
-  TLSD_LOG(Info) << "systemd watchdog: pinging every " << absl::FormatDuration(interval / 2);
-  const timespec tick = absl::ToTimespec(interval / 2);
+  if (watchdog) {
+    TLSD_LOG(Info) << "systemd watchdog: pinging every " << absl::FormatDuration(interval / 2);
+  }
+  const timespec tick =
+      absl::ToTimespec(watchdog ? std::min(interval / 2, absl::Seconds(1)) : absl::Seconds(1));
+  absl::Time last_ping = absl::InfinitePast();
   bool stalled = false;
   for (;;) {
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig > 0) return sig;
+    if (!keys.Alive()) return 0;
+    if (!watchdog) continue;
     const absl::Time now = absl::Now();
+    if (now - last_ping < interval / 2 - absl::Milliseconds(5)) continue;
     size_t late = engines.size();
     for (size_t i = 0; i < engines.size(); ++i) {
       if (now - engines[i]->LastLoop() > interval) late = i;
     }
     if (late == engines.size()) {
       sd_notify(0, "WATCHDOG=1");
+      last_ping = now;
       stalled = false;
     } else if (!stalled) {
       TLSD_LOG(Error) << "handshake thread " << late << " has not run for "
@@ -307,7 +314,7 @@ int RunDaemon(Config config, unsigned threads_override) {
              listening.c_str());
 
   int sig;
-  while ((sig = WaitForSignal(stop_signals, engines)) == SIGHUP) {
+  while ((sig = WaitForSignal(stop_signals, engines, *keys)) == SIGHUP) {
     sd_notify(0, "RELOADING=1\nSTATUS=reloading");
     absl::StatusOr<std::string> reloaded = Reload(*rt, *keys);
     if (reloaded.ok()) {
@@ -318,6 +325,14 @@ int RunDaemon(Config config, unsigned threads_override) {
     }
     sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s%s", rt->services.size(),
                listening.c_str(), reloaded.ok() ? "" : " (last reload refused)");
+  }
+  if (sig == 0) {
+    TLSD_LOG(Error) << "key holder (pid " << keys->pid() << ") " << keys->DeathReason()
+                    << ": no handshake can complete; stopping";
+    sd_notify(0, "STOPPING=1\nSTATUS=key holder died");
+    stop = true;
+    for (auto& t : threads) t.join();
+    return kExitFailure;
   }
   TLSD_LOG(Notice) << "signal " << sig << ": stopping";
   sd_notify(0, "STOPPING=1");
