@@ -1052,6 +1052,11 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
              TLSD_ASSIGN_OR_RETURN(out.tx_zerocopy_ro, ReadBool(k));
              return absl::OkStatus();
            }},
+          {"proxy_protocol",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.proxy_protocol, ReadBool(k));
+             return absl::OkStatus();
+           }},
           {"backend",
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(out.backend, ReadName(k));

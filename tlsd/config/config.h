@@ -125,6 +125,10 @@ struct ServiceConfig {
   std::string backend;  // default backend; empty only when routes exist
   std::vector<RouteConfig> routes;
   UnknownSniPolicy unknown_sni = UnknownSniPolicy::kDefault;
+  // Every connection starts with a PROXY protocol v1 or v2 header (from an
+  // L4 load balancer); its addresses replace the socket's in the metadata
+  // and the logs. Only for listeners that only a proxy can reach.
+  bool proxy_protocol = false;
 };
 
 // BackendConfig is one [[backend]]: a named destination for connections.

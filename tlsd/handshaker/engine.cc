@@ -23,6 +23,7 @@
 #include "common/ktls/record_io.h"
 #include "tlsd/handshaker/conn_info.h"
 #include "tlsd/handshaker/conn_log.h"
+#include "tlsd/handshaker/proxy_protocol.h"
 #include "tlsd/handshaker/router.h"
 #include "tlsd/tls/ktls.h"
 #include "tlsd/tls/ossl_ptr.h"
@@ -40,6 +41,10 @@ struct Conn {
   // service's, not these (the SSL's callbacks point into them).
   std::shared_ptr<const ServiceTls> tls;
   State state = State::kHandshake;
+  // A PROXY protocol service: the header comes first (ssl is null until it
+  // has been read); bytes of an incomplete header read so far.
+  bool awaiting_proxy = false;
+  std::vector<uint8_t> proxy_bytes;
   UniqueFd tcp;
   SslPtr ssl;  // borrows tcp's fd; declared after tcp so it is freed first
   absl::Time accepted;
@@ -223,7 +228,11 @@ void Engine::Run(const std::atomic<bool>& stop) {
       if (it == conns_.end()) continue;  // finished earlier in this batch
       Conn& c = *it->second;
       if (c.state == Conn::State::kHandshake) {
-        DriveHandshake(c);
+        if (c.awaiting_proxy) {
+          ReadProxyHeader(c);
+        } else {
+          DriveHandshake(c);
+        }
       } else if (c.state == Conn::State::kRelay) {
         PumpRelay(c);
       } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
@@ -292,14 +301,8 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   c->info.local = LocalAddress(sock.get());
   c->tcp = std::move(sock);
   c->tls = l.service->Tls();
-  absl::StatusOr<SslPtr> ssl = c->tls->NewSsl(c->tcp.get());
   Conn& ref = *c;
   conns_.emplace(c->id, std::move(c));
-  if (!ssl.ok()) {
-    Finish(ref, "handshake-failed", ssl.status().message(), true);
-    return;
-  }
-  ref.ssl = std::move(*ssl);
   ++in_handshake_[ref.service->index];
   ArmDeadline(ref, ref.accepted + absl::Milliseconds(ref.service->config->handshake_timeout_ms));
   epoll_event ev{};
@@ -310,7 +313,72 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
     return;
   }
   ref.tcp_events = EPOLLIN;
-  DriveHandshake(ref);  // the ClientHello is often already there
+  if (ref.service->config->proxy_protocol) {
+    ref.awaiting_proxy = true;
+    ReadProxyHeader(ref);  // often already there, like the ClientHello
+    return;
+  }
+  BeginTls(ref);
+}
+
+void Engine::BeginTls(Conn& c) {
+  absl::StatusOr<SslPtr> ssl = c.tls->NewSsl(c.tcp.get());
+  if (!ssl.ok()) {
+    Finish(c, "handshake-failed", ssl.status().message(), true);
+    return;
+  }
+  c.ssl = std::move(*ssl);
+  DriveHandshake(c);  // the ClientHello is often already there
+}
+
+void Engine::ReadProxyHeader(Conn& c) {
+  // Peek, so that nothing after the header (the ClientHello) is taken; bytes
+  // that are certainly header (an incomplete one) are consumed, so that a
+  // level-triggered epoll does not report them again.
+  std::array<uint8_t, kMaxProxyHeader> buf;
+  const size_t have = c.proxy_bytes.size();
+  const ssize_t n = recv(c.tcp.get(), buf.data(), kMaxProxyHeader - have, MSG_PEEK);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    Finish(c, "proxy-error", strerror(errno), true);
+    return;
+  }
+  if (n == 0) {
+    Finish(c, "proxy-error", "the client closed before the PROXY header was complete", true);
+    return;
+  }
+  std::vector<uint8_t> seen = c.proxy_bytes;
+  seen.insert(seen.end(), buf.begin(), buf.begin() + n);
+  const ProxyHeader h = ParseProxyHeader(seen);
+  switch (h.result) {
+    case ProxyHeader::Result::kInvalid:
+      rt_.stats.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
+      Finish(c, "proxy-error", h.error, true);
+      return;
+    case ProxyHeader::Result::kIncomplete:
+      if (seen.size() >= kMaxProxyHeader ||
+          recv(c.tcp.get(), buf.data(), static_cast<size_t>(n), 0) != n) {
+        Finish(c, "proxy-error", "PROXY header too long or unreadable", true);
+        return;
+      }
+      c.proxy_bytes = std::move(seen);
+      return;
+    case ProxyHeader::Result::kOk: {
+      const size_t rest = h.length - have;
+      if (recv(c.tcp.get(), buf.data(), rest, 0) != static_cast<ssize_t>(rest)) {
+        Finish(c, "proxy-error", "PROXY header unreadable", true);
+        return;
+      }
+      if (h.has_addresses) {
+        c.info.peer = h.source;
+        c.info.local = h.destination;
+      }
+      c.awaiting_proxy = false;
+      c.proxy_bytes.clear();
+      BeginTls(c);
+      return;
+    }
+  }
 }
 
 void Engine::DriveHandshake(Conn& c) {

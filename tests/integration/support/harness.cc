@@ -1018,6 +1018,10 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
     return absl::UnavailableError(absl::StrCat(
         "connect ", opts.ipv6 ? "[::1]:" : "127.0.0.1:", port, ": ", ErrnoText(errno)));
   }
+  if (!opts.prefix.empty() && send(fd_, opts.prefix.data(), opts.prefix.size(), MSG_NOSIGNAL) !=
+                                  static_cast<ssize_t>(opts.prefix.size())) {
+    return absl::UnavailableError(absl::StrCat("send prefix: ", ErrnoText(errno)));
+  }
   return absl::OkStatus();
 }
 
