@@ -204,6 +204,44 @@ absl::StatusOr<TestIdentity> TestCerts::IssueServer(absl::string_view common_nam
                   /*valid_days=*/30);
 }
 
+absl::StatusOr<std::string> TestCerts::CrlPem(
+    const std::vector<std::string>& revoked_cert_pems) const {
+  TLSD_ASSIGN_OR_RETURN(X509Ptr ca_cert, ParseCertPem(ca_.cert_pem));
+  TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr ca_key, ParseKeyPem(ca_.key_pem));
+  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(X509_CRL_new(), &X509_CRL_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> last(X509_gmtime_adj(nullptr, -3600),
+                                                             &ASN1_TIME_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next(
+      X509_gmtime_adj(nullptr, kSecondsPerDay), &ASN1_TIME_free);
+  if (!crl || !last || !next || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert.get())) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
+    return OsslError(absl::StatusCode::kInternal, "test certs: CRL fields");
+  }
+  for (const std::string& pem : revoked_cert_pems) {
+    TLSD_ASSIGN_OR_RETURN(X509Ptr cert, ParseCertPem(pem));
+    X509_REVOKED* r = X509_REVOKED_new();
+    if (r == nullptr || X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(cert.get())) != 1 ||
+        X509_REVOKED_set_revocationDate(r, last.get()) != 1 ||
+        X509_CRL_add0_revoked(crl.get(), r) != 1) {
+      X509_REVOKED_free(r);
+      return OsslError(absl::StatusCode::kInternal, "test certs: CRL entry");
+    }
+  }
+  X509_CRL_sort(crl.get());
+  if (X509_CRL_sign(crl.get(), ca_key.get(), EVP_sha256()) == 0) {
+    return OsslError(absl::StatusCode::kInternal, "test certs: CRL sign");
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_CRL(bio.get(), crl.get()) != 1) {
+    return OsslError(absl::StatusCode::kInternal, "test certs: CRL PEM");
+  }
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
 absl::Status TestCerts::WriteTo(absl::string_view dir) const {
   const std::string d(dir);
   if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {

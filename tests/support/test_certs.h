@@ -57,6 +57,10 @@ class TestCerts {
   absl::StatusOr<TestIdentity> IssueServer(absl::string_view common_name,
                                            const std::vector<std::string>& sans) const;
 
+  // CrlPem makes a CRL signed by this CA (valid from an hour ago for a day)
+  // that revokes the given certificates (PEM); none gives an empty CRL.
+  absl::StatusOr<std::string> CrlPem(const std::vector<std::string>& revoked_cert_pems) const;
+
   // WriteTo writes ca.pem, ca.key, server-ecdsa.{pem,key},
   // server-rsa.{pem,key} (if generated) and client.{pem,key} into `dir`,
   // creating it if needed. Key files get mode 0600.

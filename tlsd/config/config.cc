@@ -884,6 +884,7 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
   int max_version_line = 0;
   int client_auth_line = 0;
   int client_ca_line = 0;
+  int client_crl_line = 0;
   int ticket_key_file_line = 0;
   int unknown_sni_line = 0;
   std::vector<int> alpn_lines;
@@ -989,6 +990,12 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(out.client_ca_path, ReadAbsolutePath(k));
              client_ca_line = k.line;
+             return absl::OkStatus();
+           }},
+          {"client_crl",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.client_crl_path, ReadAbsolutePath(k));
+             client_crl_line = k.line;
              return absl::OkStatus();
            }},
           {"session_tickets",
@@ -1122,6 +1129,11 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
     return Error(client_ca_line,
                  "client_ca is set but client_auth is 'none': client "
                  "certificates would never be requested");
+  }
+  if (out.client_auth == ClientAuthMode::kNone && !out.client_crl_path.empty()) {
+    return Error(client_crl_line,
+                 "client_crl is set but client_auth is 'none': no client certificate would "
+                 "be checked against it");
   }
   if (!out.session_tickets && !out.ticket_key_file.empty()) {
     return Error(ticket_key_file_line, "ticket_key_file is set but session_tickets is false");
@@ -1531,6 +1543,8 @@ std::string BelongsIn(absl::string_view key) {
                                                        "rx_expect_no_pad",
                                                        "tx_zerocopy_ro",
                                                        "unknown_sni",
+                                                       "proxy_protocol",
+                                                       "client_crl",
                                                        "certificate",
                                                        "route"};
   for (absl::string_view k : kGlobalKeys) {

@@ -112,6 +112,9 @@ struct ServiceConfig {
   std::vector<std::string> alpn;  // server preference order
   ClientAuthMode client_auth = ClientAuthMode::kNone;
   std::string client_ca_path;  // set iff client_auth != kNone
+  // CRLs for client certificates: a PEM file of CRLs, or a directory of
+  // them in OpenSSL's hashed layout (openssl rehash). Re-read on reload.
+  std::string client_crl_path;
   bool session_tickets = true;
   std::string ticket_key_file;  // empty = random keys, rotated by tlsd
   uint32_t ticket_rotate_seconds = 3600;

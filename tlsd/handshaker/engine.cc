@@ -403,7 +403,13 @@ void Engine::DriveHandshake(Conn& c) {
     c.info.sni = sni;
   }
   rt_.stats.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
-  Finish(c, "handshake-failed", OpenSslFailure(err), true);
+  std::string why = OpenSslFailure(err);
+  // "certificate verify failed" alone does not say why a client certificate
+  // was refused (revoked, expired, unknown CA): the verifier does.
+  if (const long v = SSL_get_verify_result(c.ssl.get()); v != X509_V_OK) {
+    absl::StrAppend(&why, ": client certificate: ", X509_verify_cert_error_string(v));
+  }
+  Finish(c, "handshake-failed", why, true);
 }
 
 void Engine::OnHandshakeDone(Conn& c) {

@@ -179,6 +179,9 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
       return OsslError(absl::StatusCode::kInvalidArgument,
                        absl::StrCat("client_ca ", config_.client_ca_path));
     }
+    if (!config_.client_crl_path.empty()) {
+      if (absl::Status s = UseCrls(ctx.get(), config_.client_crl_path); !s.ok()) return s;
+    }
     STACK_OF(X509_NAME)* ca_names = SSL_load_client_CA_file(config_.client_ca_path.c_str());
     if (ca_names != nullptr) SSL_CTX_set_client_CA_list(ctx.get(), ca_names);  // takes ownership
     int mode = SSL_VERIFY_PEER;

@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 
@@ -96,6 +97,29 @@ absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path, const st
   if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return OsslError(absl::StatusCode::kInvalidArgument, absl::StrCat("private key ", key_path));
   }
+  return absl::OkStatus();
+}
+
+absl::Status UseCrls(SSL_CTX* ctx, const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoToStatus(errno, absl::StrCat("client_crl ", path));
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  if (S_ISDIR(st.st_mode)) {
+    X509_LOOKUP* dir = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+    if (dir == nullptr || X509_LOOKUP_add_dir(dir, path.c_str(), X509_FILETYPE_PEM) != 1) {
+      return OsslError(absl::StatusCode::kInvalidArgument, absl::StrCat("client_crl ", path));
+    }
+  } else {
+    if (absl::Status s = CheckReadable(path); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("client_crl ", s.message()));
+    }
+    X509_LOOKUP* file = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+    if (file == nullptr || X509_load_crl_file(file, path.c_str(), X509_FILETYPE_PEM) <= 0) {
+      return OsslError(absl::StatusCode::kInvalidArgument,
+                       absl::StrCat("client_crl ", path, ": no PEM CRL"));
+    }
+  }
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
   return absl::OkStatus();
 }
 

@@ -51,6 +51,13 @@ absl::StatusOr<X509Ptr> LoadCertificate(const std::string& cert_path);
 absl::Status UseCertificate(SSL_CTX* ctx, const std::string& cert_path, const std::string& key_path,
                             PrivateKeys& keys);
 
+// UseCrls makes `ctx` check the peer's (leaf) certificate against the CRLs
+// at `path`: a PEM file with one or more CRLs, or a directory of them in
+// OpenSSL's hashed layout. A revoked certificate fails the handshake with a
+// certificate_revoked alert; a certificate whose issuer has no CRL there
+// fails too (unable to get CRL), so list one per client CA.
+absl::Status UseCrls(SSL_CTX* ctx, const std::string& path);
+
 }  // namespace tlsd
 
 #endif  // TLSD_TLSD_TLS_CREDENTIALS_H_

@@ -1,0 +1,76 @@
+// Client certificate revocation (client_crl): a client certificate listed in
+// the CRL is refused with a certificate_revoked alert; once the CRL file no
+// longer lists it and tlsd reloads, the same client gets through.
+
+#include <signal.h>
+
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/support/harness.h"
+
+namespace tlsd {
+namespace integration {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kCertificateRevoked = 44;
+
+TEST(RevocationTest, RevokedClientCertificateIsRefusedUntilTheCrlChangesAndTlsdReloads) {
+  absl::StatusOr<std::string> revoking = SharedCerts().CrlPem({SharedCerts().client().cert_pem});
+  ASSERT_TRUE(revoking.ok()) << revoking.status();
+  absl::StatusOr<std::string> empty = SharedCerts().CrlPem({});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  absl::StatusOr<std::unique_ptr<TestDaemon>> d = TestDaemon::Start(
+      {.config =
+           [](const DaemonEnv& env) {
+             return SimpleConfig(env,
+                                 absl::StrCat("client_auth = \"require\"\nclient_ca = \"", env.ca,
+                                              "\"\nclient_crl = \"", env.dir, "/crl.pem\"\n"));
+           },
+       .prepare =
+           [&](const DaemonEnv& env) { return WriteFile(env.dir + "/crl.pem", *revoking); }});
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
+      InProcessBackend::Subscribe((*d)->control(), "app", EchoHandler());
+  ASSERT_TRUE(b.ok()) << b.status();
+  ClientOptions opts;
+  opts.identity = &SharedCerts().client();
+
+  for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SCOPED_TRACE(version == TLS1_2_VERSION ? "TLS 1.2" : "TLS 1.3");
+    opts.version = version;
+    absl::StatusOr<std::unique_ptr<TlsClient>> c = TlsClient::Connect((*d)->port(), opts);
+    if (c.ok()) {
+      // TLS 1.3: the client's certificate is checked after its Finished, so
+      // the alert is what the first read gets.
+      (void)(*c)->Write("x");
+      ReadEnd end = (*c)->ReadToEnd();
+      EXPECT_EQ(end.kind, ReadEnd::kAlert) << end.Describe();
+      EXPECT_EQ(end.alert, kCertificateRevoked) << end.Describe();
+    } else {
+      EXPECT_THAT(c.status().message(), HasSubstr("certificate revoked"));
+    }
+  }
+  EXPECT_TRUE((*d)->WaitForLog("certificate revoked")) << (*d)->Log();
+
+  // The CRL no longer lists it: after a reload the same client is served.
+  ASSERT_TRUE(WriteFile((*d)->env().dir + "/crl.pem", *empty).ok());
+  kill((*d)->pid(), SIGHUP);
+  ASSERT_TRUE((*d)->WaitForLog("reloaded ")) << (*d)->Log();
+  opts.version = 0;
+  absl::StatusOr<std::unique_ptr<TlsClient>> c = TlsClient::Connect((*d)->port(), opts);
+  ASSERT_TRUE(c.ok()) << c.status() << "\n" << (*d)->Log();
+  ASSERT_TRUE((*c)->Write("unrevoked").ok());
+  absl::StatusOr<std::string> echo = (*c)->ReadExactly(9);
+  ASSERT_TRUE(echo.ok()) << echo.status() << "\n" << (*d)->Log();
+  EXPECT_EQ(*echo, "unrevoked");
+}
+
+}  // namespace
+}  // namespace integration
+}  // namespace tlsd
