@@ -1034,6 +1034,18 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
              out.max_handshakes = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
+          {"max_handshakes_per_source",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, std::numeric_limits<uint32_t>::max()));
+             out.max_handshakes_per_source = static_cast<uint32_t>(v);
+             return absl::OkStatus();
+           }},
+          {"handshakes_per_second_per_source",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, 1000000));
+             out.handshakes_per_second_per_source = static_cast<uint32_t>(v);
+             return absl::OkStatus();
+           }},
           {"ktls",
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(out.ktls,
@@ -1538,6 +1550,8 @@ std::string BelongsIn(absl::string_view key) {
                                                        "session_cache",
                                                        "handshake_timeout_ms",
                                                        "max_handshakes",
+                                                       "max_handshakes_per_source",
+                                                       "handshakes_per_second_per_source",
                                                        "ktls",
                                                        "offload",
                                                        "rx_expect_no_pad",

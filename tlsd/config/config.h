@@ -121,6 +121,11 @@ struct ServiceConfig {
   bool session_cache = true;
   uint32_t handshake_timeout_ms = 10000;
   uint32_t max_handshakes = 1024;
+  // Per client address (0 = no limit): handshakes in flight at once, and new
+  // handshakes per second. Over either, a connection is closed right after
+  // accept(), before any crypto, and logged as outcome=refused-limit.
+  uint32_t max_handshakes_per_source = 0;
+  uint32_t handshakes_per_second_per_source = 0;
   KtlsPolicy ktls = KtlsPolicy::kPrefer;
   OffloadPolicy offload = OffloadPolicy::kAuto;
   bool rx_expect_no_pad = false;

@@ -45,6 +45,10 @@ struct Conn {
   // has been read); bytes of an incomplete header read so far.
   bool awaiting_proxy = false;
   std::vector<uint8_t> proxy_bytes;
+  // Counted by the service's SourceLimiter until the handshake ends (under
+  // the socket's address, before any PROXY header replaced it).
+  bool limited = false;
+  WireAddress limited_source;
   UniqueFd tcp;
   SslPtr ssl;  // borrows tcp's fd; declared after tcp so it is freed first
   absl::Time accepted;
@@ -299,6 +303,18 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   getpeername(sock.get(), reinterpret_cast<sockaddr*>(&peer), &len);
   c->info.peer = WireAddressFromSockaddr(peer);
   c->info.local = LocalAddress(sock.get());
+  // Per-source limits, before any work is spent on the connection (closing
+  // `sock` is the whole cost of a refusal).
+  if (l.service->limiter->enabled()) {
+    const std::string refused = l.service->limiter->Admit(c->info.peer, c->accepted);
+    if (!refused.empty()) {
+      rt_.stats.refused_limits.fetch_add(1, std::memory_order_relaxed);
+      LogConnOutcome({&c->info, "refused-limit", refused, absl::Now() - c->accepted, true});
+      return;
+    }
+    c->limited_source = c->info.peer;
+    c->limited = true;
+  }
   c->tcp = std::move(sock);
   c->tls = l.service->Tls();
   Conn& ref = *c;
@@ -416,6 +432,7 @@ void Engine::OnHandshakeDone(Conn& c) {
   SSL* ssl = c.ssl.get();
   c.handshake_time = absl::Now() - c.accepted;
   --in_handshake_[c.service->index];
+  ReleaseLimit(c);
   deadlines_.erase({c.deadline, c.id});
   c.deadline = absl::InfiniteFuture();
   rt_.stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
@@ -568,6 +585,7 @@ void Engine::Finish(Conn& c, absl::string_view outcome, absl::string_view detail
   if (c.state == Conn::State::kHandshake && c.deadline != absl::InfiniteFuture()) {
     --in_handshake_[c.service->index];
   }
+  ReleaseLimit(c);
   if (c.holds_queue_slot) c.backend->ReleaseQueueSlot();
   if (c.state != Conn::State::kRelay) {
     LogConnOutcome(
@@ -577,6 +595,12 @@ void Engine::Finish(Conn& c, absl::string_view outcome, absl::string_view detail
         {&c.info, std::string(outcome), std::string(detail), absl::Now() - c.accepted, true});
   }
   Destroy(c.id);
+}
+
+void Engine::ReleaseLimit(Conn& c) {
+  if (!c.limited) return;
+  c.service->limiter->Release(c.limited_source);
+  c.limited = false;
 }
 
 void Engine::Destroy(uint64_t id) {

@@ -82,6 +82,7 @@ class Engine {
 
   void OnListener(size_t index);
   void BeginTls(Conn& c);
+  void ReleaseLimit(Conn& c);
   void ReadProxyHeader(Conn& c);
   void StartConnection(size_t listener_index, UniqueFd sock);
   void DriveHandshake(Conn& c);

@@ -14,6 +14,7 @@
 #include "tlsd/control/sealed_state.h"
 #include "tlsd/handshaker/client_tls.h"
 #include "tlsd/handshaker/service_tls.h"
+#include "tlsd/handshaker/source_limiter.h"
 #include "tlsd/supervisor/backends.h"
 
 namespace tlsd {
@@ -28,6 +29,7 @@ struct Stats {
   std::atomic<uint64_t> handoffs_relay{0};
   std::atomic<uint64_t> refused_ktls_required{0};
   std::atomic<uint64_t> refused_no_backend{0};
+  std::atomic<uint64_t> refused_limits{0};  // per-source handshake limits
   std::atomic<uint64_t> relay_bytes{0};
   std::atomic<uint64_t> control_records{0};
   std::atomic<uint64_t> control_records_refused{0};
@@ -41,6 +43,9 @@ struct Stats {
 struct ServiceRuntime {
   size_t index;  // position in Runtime::services
   const ServiceConfig* config;
+  // max_handshakes_per_source / handshakes_per_second_per_source, shared by
+  // every handshake thread.
+  std::unique_ptr<SourceLimiter> limiter;
 
   std::shared_ptr<const ServiceTls> Tls() const {
     std::lock_guard<std::mutex> lock(tls_mu);

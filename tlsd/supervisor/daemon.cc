@@ -130,6 +130,8 @@ absl::Status BuildServices(Runtime& rt, PrivateKeys& keys) {
     auto runtime = std::make_unique<ServiceRuntime>();
     runtime->index = rt.services.size();
     runtime->config = &svc;
+    runtime->limiter = std::make_unique<SourceLimiter>(svc.max_handshakes_per_source,
+                                                       svc.handshakes_per_second_per_source);
     absl::StatusOr<std::unique_ptr<ServiceTls>> tls =
         ServiceTls::Create(svc, rt.config.source, keys);
     if (!tls.ok()) return tls.status();

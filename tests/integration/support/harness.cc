@@ -1014,6 +1014,15 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
     a->sin_port = htons(static_cast<uint16_t>(port));
     ss_len = sizeof(*a);
   }
+  if (!opts.source_address.empty()) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (opts.ipv6 || inet_pton(AF_INET, opts.source_address.c_str(), &src.sin_addr) != 1 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bind ", opts.source_address, ": ", ErrnoText(errno)));
+    }
+  }
   if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), ss_len) != 0) {
     return absl::UnavailableError(absl::StrCat(
         "connect ", opts.ipv6 ? "[::1]:" : "127.0.0.1:", port, ": ", ErrnoText(errno)));

@@ -358,7 +358,10 @@ struct ClientOptions {
   const testing::TestIdentity* identity = nullptr;  // client certificate
   SSL_SESSION* session = nullptr;                   // to resume (borrowed)
   bool ipv6 = false;                                // connect to [::1] instead of 127.0.0.1
-  std::string prefix = {};  // sent right after connecting, before the handshake (a PROXY header)
+  std::string prefix = {};
+  std::string source_address =
+      {};  // bind to this local IPv4 address first (e.g. 127.0.0.2)  // sent right after
+           // connecting, before the handshake (a PROXY header)
   absl::Duration io_timeout = absl::Seconds(15);
 };
 
