@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
@@ -240,6 +241,36 @@ absl::StatusOr<std::string> TestCerts::CrlPem(
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(len));
+}
+
+absl::StatusOr<std::string> TestCerts::OcspResponseDer(const std::string& cert_pem,
+                                                       long this_update_s,
+                                                       long next_update_s) const {
+  TLSD_ASSIGN_OR_RETURN(X509Ptr ca_cert, ParseCertPem(ca_.cert_pem));
+  TLSD_ASSIGN_OR_RETURN(EvpPkeyPtr ca_key, ParseKeyPem(ca_.key_pem));
+  TLSD_ASSIGN_OR_RETURN(X509Ptr cert, ParseCertPem(cert_pem));
+  OCSP_CERTID* id = OCSP_cert_to_id(nullptr, cert.get(), ca_cert.get());
+  std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(OCSP_BASICRESP_new(),
+                                                                        &OCSP_BASICRESP_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> this_update(
+      X509_gmtime_adj(nullptr, this_update_s), &ASN1_TIME_free);
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> next_update(
+      X509_gmtime_adj(nullptr, next_update_s), &ASN1_TIME_free);
+  const bool ok =
+      id != nullptr && basic && this_update && next_update &&
+      OCSP_basic_add1_status(basic.get(), id, V_OCSP_CERTSTATUS_GOOD, 0, nullptr, this_update.get(),
+                             next_update.get()) != nullptr &&
+      OCSP_basic_sign(basic.get(), ca_cert.get(), ca_key.get(), EVP_sha256(), nullptr, 0) == 1;
+  OCSP_CERTID_free(id);
+  if (!ok) return OsslError(absl::StatusCode::kInternal, "test certs: OCSP response");
+  std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> resp(
+      OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic.get()), &OCSP_RESPONSE_free);
+  unsigned char* der = nullptr;
+  const int len = resp ? i2d_OCSP_RESPONSE(resp.get(), &der) : -1;
+  if (len <= 0) return OsslError(absl::StatusCode::kInternal, "test certs: OCSP DER");
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
 }
 
 absl::Status TestCerts::WriteTo(absl::string_view dir) const {

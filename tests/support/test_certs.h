@@ -61,6 +61,12 @@ class TestCerts {
   // that revokes the given certificates (PEM); none gives an empty CRL.
   absl::StatusOr<std::string> CrlPem(const std::vector<std::string>& revoked_cert_pems) const;
 
+  // OcspResponseDer makes a successful OCSP response signed by this CA that
+  // says `cert_pem` is good, valid from now+this_update_s to
+  // now+next_update_s (seconds; negative for the past).
+  absl::StatusOr<std::string> OcspResponseDer(const std::string& cert_pem, long this_update_s,
+                                              long next_update_s) const;
+
   // WriteTo writes ca.pem, ca.key, server-ecdsa.{pem,key},
   // server-rsa.{pem,key} (if generated) and client.{pem,key} into `dir`,
   // creating it if needed. Key files get mode 0600.

@@ -813,6 +813,11 @@ absl::Status Parser::ParseCertificate(const toml::table& table, CertificateConfi
                         has_key = true;
                         return absl::OkStatus();
                       }},
+                     {"ocsp_response",
+                      [&](const Entry& k) -> absl::Status {
+                        TLSD_ASSIGN_OR_RETURN(out.ocsp_response_path, ReadAbsolutePath(k));
+                        return absl::OkStatus();
+                      }},
                      {"server_names",
                       [&](const Entry& k) -> absl::Status {
                         TLSD_ASSIGN_OR_RETURN(auto names, ReadStringArray(k));

@@ -74,6 +74,9 @@ struct ListenAddress {
 struct CertificateConfig {
   std::string cert_path;
   std::string key_path;
+  // A DER OCSP response to staple (kept fresh by a cron job or the CA's
+  // tooling; read at start and on reload). Empty: no stapling.
+  std::string ocsp_response_path;
   std::vector<std::string> server_names;
   int line = 0;
 };

@@ -256,9 +256,12 @@ void Engine::Run(const std::atomic<bool>& stop) {
       accepting_stopped_ = true;
     }
     if (accepting_stopped_) {
-      size_t busy = queued_.size();
-      for (size_t n : in_handshake_) busy += n;
-      drained_.store(busy == 0);
+      // (queued_ may still hold ids of connections that have finished.)
+      bool busy = false;
+      for (const auto& [id, conn] : conns_) {
+        if (conn->state != Conn::State::kRelay) busy = true;
+      }
+      drained_.store(!busy);
       // Relayed connections may live for hours: they get what the caller
       // allows (a short grace) and are closed when `stop` comes.
       if (conns_.empty()) {

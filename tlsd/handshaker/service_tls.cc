@@ -13,10 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/errno_status.h"
+#include "common/base/logging.h"
 #include "common/base/status_macros.h"
 #include "common/base/unique_fd.h"
 #include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ktls.h"
+#include "tlsd/tls/ocsp_staple.h"
 #include "tlsd/tls/ossl_error.h"
 
 namespace tlsd {
@@ -124,6 +126,7 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
           !s.ok()) {
         return at(cert->line, s);
       }
+      if (!cert->ocsp_response_path.empty()) service->AddStaple(ctx.get(), *cert);
     }
     for (const std::string& name : names) {
       if (absl::StartsWith(name, "*.")) {
@@ -195,8 +198,43 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
     SSL_CTX_set_alpn_select_cb(ctx.get(), &ServiceTls::OnAlpn, const_cast<ServiceTls*>(this));
   }
   SSL_CTX_set_client_hello_cb(ctx.get(), &ServiceTls::OnClientHello, const_cast<ServiceTls*>(this));
+  SSL_CTX_set_tlsext_status_cb(ctx.get(), &ServiceTls::OnStatusRequest);
+  SSL_CTX_set_tlsext_status_arg(ctx.get(), const_cast<ServiceTls*>(this));
   if (absl::Status s = InstallSecretCapture(ctx.get()); !s.ok()) return s;
   return ctx;
+}
+
+void ServiceTls::AddStaple(SSL_CTX* ctx, const CertificateConfig& cert) {
+  // The certificate just added is the context's current one; its issuer is
+  // the first certificate after it in the chain file.
+  X509* leaf = SSL_CTX_get0_certificate(ctx);
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx, &chain);
+  X509* issuer = chain != nullptr && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : nullptr;
+  absl::StatusOr<OcspStaple> staple =
+      LoadOcspStaple(cert.ocsp_response_path, leaf, issuer, absl::Now());
+  if (!staple.ok()) {
+    // The handshake does not need it: serve without, and say why.
+    TLSD_LOG(Warning) << "service '" << config_.name << "': certificate " << cert.cert_path
+                      << ": OCSP response not stapled: " << staple.status().message();
+    return;
+  }
+  TLSD_LOG(Info) << "service '" << config_.name << "': certificate " << cert.cert_path
+                 << ": stapling " << cert.ocsp_response_path;
+  staples_.emplace(leaf, std::move(*staple));
+}
+
+int ServiceTls::OnStatusRequest(SSL* ssl, void* arg) {
+  const auto* self = static_cast<const ServiceTls*>(arg);
+  auto it = self->staples_.find(SSL_get_certificate(ssl));
+  if (it == self->staples_.end()) return SSL_TLSEXT_ERR_NOACK;
+  // A response that expired since it was loaded is not sent any more.
+  if (it->second.next_update < absl::Now()) return SSL_TLSEXT_ERR_NOACK;
+  auto* copy =
+      static_cast<unsigned char*>(OPENSSL_memdup(it->second.der.data(), it->second.der.size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(it->second.der.size()));
+  return SSL_TLSEXT_ERR_OK;
 }
 
 absl::StatusOr<SslPtr> ServiceTls::NewSsl(int fd) const {

@@ -13,6 +13,7 @@
 #include "tlsd/config/config.h"
 #include "tlsd/handshaker/ticket_keys.h"
 #include "tlsd/tls/credentials.h"
+#include "tlsd/tls/ocsp_staple.h"
 #include "tlsd/tls/ossl_ptr.h"
 
 namespace tlsd {
@@ -55,11 +56,15 @@ class ServiceTls {
   static int OnAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_len,
                     const unsigned char* in, unsigned int in_len, void* arg);
   static int OnClientHello(SSL* ssl, int* alert, void* arg);
+  static int OnStatusRequest(SSL* ssl, void* arg);
+  // AddStaple loads the certificate's OCSP response, if usable.
+  void AddStaple(SSL_CTX* ctx, const CertificateConfig& cert);
 
   ServiceConfig config_;
   std::vector<uint8_t> alpn_wire_;  // server preference, RFC 7301 wire format
   std::shared_ptr<TicketKeyRing> tickets_;
-  std::vector<SslCtxPtr> contexts_;  // [0] is the default (first certificate)
+  std::vector<SslCtxPtr> contexts_;                       // [0] is the default (first certificate)
+  absl::flat_hash_map<const X509*, OcspStaple> staples_;  // by leaf certificate
   absl::flat_hash_map<std::string, SSL_CTX*> exact_names_;
   absl::flat_hash_map<std::string, SSL_CTX*> wildcard_parents_;  // "*.a.b" -> "a.b"
 };
