@@ -107,6 +107,18 @@ TEST(SourceLimitTest, OneAddressOverItsRateIsRefusedWhileAnotherIsServed) {
   EXPECT_THAT(d->Log(), HasSubstr("more than 1 handshakes a second from this address"));
 }
 
+TEST(SourceLimitTest, TheServiceRateCoversEveryAddress) {
+  std::unique_ptr<TestDaemon> d = Start("handshakes_per_second = 1\n");
+  ASSERT_NE(d, nullptr);
+  absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
+      InProcessBackend::Subscribe(d->control(), "app", EchoHandler());
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(RoundTrip(d->port(), "127.0.0.1")) << d->Log();
+  EXPECT_FALSE(RoundTrip(d->port(), "127.0.0.2")) << "a second address shares the service's rate";
+  EXPECT_EQ(CountRefused(*d), 1u) << d->Log();
+  EXPECT_THAT(d->Log(), HasSubstr("more than 1 handshakes a second for this service"));
+}
+
 }  // namespace
 }  // namespace integration
 }  // namespace tlsd

@@ -1045,6 +1045,12 @@ absl::Status Parser::ParseService(const toml::table& table, ServiceConfig& out,
              out.max_handshakes_per_source = static_cast<uint32_t>(v);
              return absl::OkStatus();
            }},
+          {"handshakes_per_second",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, 10000000));
+             out.handshakes_per_second = static_cast<uint32_t>(v);
+             return absl::OkStatus();
+           }},
           {"handshakes_per_second_per_source",
            [&](const Entry& k) -> absl::Status {
              TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, 1000000));
@@ -1557,6 +1563,7 @@ std::string BelongsIn(absl::string_view key) {
                                                        "max_handshakes",
                                                        "max_handshakes_per_source",
                                                        "handshakes_per_second_per_source",
+                                                       "handshakes_per_second",
                                                        "ktls",
                                                        "offload",
                                                        "rx_expect_no_pad",

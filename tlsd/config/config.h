@@ -129,6 +129,8 @@ struct ServiceConfig {
   // accept(), before any crypto, and logged as outcome=refused-limit.
   uint32_t max_handshakes_per_source = 0;
   uint32_t handshakes_per_second_per_source = 0;
+  // New handshakes per second for the whole service (0 = no limit).
+  uint32_t handshakes_per_second = 0;
   KtlsPolicy ktls = KtlsPolicy::kPrefer;
   OffloadPolicy offload = OffloadPolicy::kAuto;
   bool rx_expect_no_pad = false;

@@ -17,6 +17,18 @@ std::string SourceLimiter::Admit(const WireAddress& source, absl::Time now) {
   if (!enabled()) return "";
   const std::string key = Key(source);
   std::lock_guard<std::mutex> lock(mu_);
+  if (service_per_second_ != 0) {
+    if (service_refilled_ != absl::InfinitePast()) {
+      service_tokens_ = std::min<double>(
+          service_per_second_,
+          service_tokens_ + absl::ToDoubleSeconds(now - service_refilled_) * service_per_second_);
+    }
+    service_refilled_ = now;
+    if (service_tokens_ < 1) {
+      return absl::StrCat("more than ", service_per_second_,
+                          " handshakes a second for this service (handshakes_per_second)");
+    }
+  }
   auto it = sources_.find(key);
   if (it == sources_.end()) {
     if (sources_.size() >= kMaxSources) {
@@ -53,6 +65,7 @@ std::string SourceLimiter::Admit(const WireAddress& source, absl::Time now) {
     }
     s.tokens -= 1;
   }
+  if (service_per_second_ != 0) service_tokens_ -= 1;
   ++s.in_flight;
   return "";
 }

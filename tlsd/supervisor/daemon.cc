@@ -131,7 +131,8 @@ absl::Status BuildServices(Runtime& rt, PrivateKeys& keys) {
     runtime->index = rt.services.size();
     runtime->config = &svc;
     runtime->limiter = std::make_unique<SourceLimiter>(svc.max_handshakes_per_source,
-                                                       svc.handshakes_per_second_per_source);
+                                                       svc.handshakes_per_second_per_source,
+                                                       svc.handshakes_per_second);
     absl::StatusOr<std::unique_ptr<ServiceTls>> tls =
         ServiceTls::Create(svc, rt.config.source, keys);
     if (!tls.ok()) return tls.status();
