@@ -3,6 +3,7 @@
 // longer lists it and tlsd reloads, the same client gets through.
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <string>
 
@@ -69,6 +70,44 @@ TEST(RevocationTest, RevokedClientCertificateIsRefusedUntilTheCrlChangesAndTlsdR
   absl::StatusOr<std::string> echo = (*c)->ReadExactly(9);
   ASSERT_TRUE(echo.ok()) << echo.status() << "\n" << (*d)->Log();
   EXPECT_EQ(*echo, "unrevoked");
+}
+
+// The same with client_crl naming a directory in OpenSSL's hashed layout
+// (what `openssl rehash` makes), as CA tooling that drops one CRL per CA
+// into a directory does.
+TEST(RevocationTest, CrlDirectoryInHashedLayout) {
+  absl::StatusOr<std::string> revoking = SharedCerts().CrlPem({SharedCerts().client().cert_pem});
+  ASSERT_TRUE(revoking.ok()) << revoking.status();
+  absl::StatusOr<std::unique_ptr<TestDaemon>> d = TestDaemon::Start(
+      {.config =
+           [](const DaemonEnv& env) {
+             return SimpleConfig(env,
+                                 absl::StrCat("client_auth = \"require\"\nclient_ca = \"", env.ca,
+                                              "\"\nclient_crl = \"", env.dir, "/crls\"\n"));
+           },
+       .prepare =
+           [&](const DaemonEnv& env) {
+             if (mkdir((env.dir + "/crls").c_str(), 0755) != 0) {
+               return absl::InternalError("mkdir crls");
+             }
+             if (absl::Status s = WriteFile(env.dir + "/crls/ca.crl.pem", *revoking); !s.ok()) {
+               return s;
+             }
+             PeerResult r = RunPeer({kOpenssl, "rehash", env.dir + "/crls"});
+             return r.exit_code == 0 ? absl::OkStatus()
+                                     : absl::InternalError("openssl rehash: " + r.Describe());
+           }});
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
+      InProcessBackend::Subscribe((*d)->control(), "app", EchoHandler());
+  ASSERT_TRUE(b.ok()) << b.status();
+  ClientOptions opts;
+  opts.identity = &SharedCerts().client();
+  opts.version = TLS1_2_VERSION;
+  absl::StatusOr<std::unique_ptr<TlsClient>> c = TlsClient::Connect((*d)->port(), opts);
+  ASSERT_FALSE(c.ok()) << "a revoked client certificate was accepted";
+  EXPECT_THAT(c.status().message(), HasSubstr("certificate revoked"));
+  EXPECT_TRUE((*d)->WaitForLog("client certificate: certificate revoked")) << (*d)->Log();
 }
 
 }  // namespace
