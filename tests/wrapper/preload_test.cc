@@ -59,11 +59,17 @@ std::string WrapBin(absl::string_view name) {
     }                                                                 \
   } while (0)
 
+#ifdef TLSD_SANITIZER_BUILD
+constexpr bool kSanitizerBuild = true;
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+
 // The shim is loaded into uninstrumented daemons: in a sanitizer build it
 // and libtlsfd need the sanitizer runtime first in the library list.
 #define SKIP_IN_SANITIZER_BUILD()                                                             \
   do {                                                                                        \
-    if (TLS_WRAP_TEST_SANITIZED) {                                                            \
+    if (kSanitizerBuild) {                                                                    \
       GTEST_SKIP() << "skipped: a sanitizer build's shim cannot be preloaded into "           \
                       "uninstrumented daemons; the RelWithDebInfo stage and the VM lane run " \
                       "this";                                                                 \
