@@ -12,7 +12,7 @@ want_test=0
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libssl-dev openssl libsystemd-dev libseccomp-dev libabsl-dev
-  libgtest-dev libgmock-dev libtomlplusplus-dev libmnl-dev
+  libgtest-dev libgmock-dev libtomlplusplus-dev libmnl-dev nlohmann-json3-dev
   clang-format clang-tidy
   curl ca-certificates
 )
@@ -25,6 +25,8 @@ test_pkgs=(
   libclang-rt-14-dev clang
   # legacy daemons tls-wrap is tested in front of, and their TLS client
   python3 redis-server redis-tools
+  # man -l renders the manual pages in the install test
+  man-db groff-base
 )
 
 pkgs=("${build_pkgs[@]}")
