@@ -125,16 +125,27 @@ absl::StatusOr<struct ucred> PeerCredentials(int sock) {
   return cred;
 }
 
-absl::StatusOr<UniqueFd> ListenSeqpacket(absl::string_view path, mode_t mode) {
+absl::StatusOr<UniqueFd> ConnectUnix(absl::string_view path, bool nonblock, int type) {
   absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
   if (!addr.ok()) return addr.status();
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0));
+  if (!fd.valid()) return ErrnoToStatus(errno, "socket(AF_UNIX)");
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("connect ", path));
+  }
+  return fd;
+}
+
+absl::StatusOr<UniqueFd> ListenUnix(absl::string_view path, mode_t mode, int type) {
+  absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
+  if (!addr.ok()) return addr.status();
+  UniqueFd fd(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return ErrnoToStatus(errno, "socket(AF_UNIX)");
   // A socket file left by a previous run would make bind fail with EADDRINUSE;
   // remove it, but never one that a live process still serves.
   struct stat st;
   if (lstat(addr->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-    if (ConnectSeqpacket(path, /*nonblock=*/true).ok()) {
+    if (ConnectUnix(path, /*nonblock=*/true, type).ok()) {
       return absl::AlreadyExistsError(
           absl::StrCat("listen ", path, ": another process is serving this socket"));
     }
@@ -156,15 +167,12 @@ absl::StatusOr<UniqueFd> ListenSeqpacket(absl::string_view path, mode_t mode) {
   return fd;
 }
 
+absl::StatusOr<UniqueFd> ListenSeqpacket(absl::string_view path, mode_t mode) {
+  return ListenUnix(path, mode, SOCK_SEQPACKET);
+}
+
 absl::StatusOr<UniqueFd> ConnectSeqpacket(absl::string_view path, bool nonblock) {
-  absl::StatusOr<sockaddr_un> addr = UnixAddress(path);
-  if (!addr.ok()) return addr.status();
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0));
-  if (!fd.valid()) return ErrnoToStatus(errno, "socket(AF_UNIX)");
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("connect ", path));
-  }
-  return fd;
+  return ConnectUnix(path, nonblock, SOCK_SEQPACKET);
 }
 
 }  // namespace tlsd

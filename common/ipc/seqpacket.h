@@ -56,6 +56,10 @@ absl::StatusOr<UniqueFd> ListenSeqpacket(absl::string_view path, mode_t mode);
 // ConnectSeqpacket connects to `path`. CLOEXEC; blocking unless `nonblock`.
 absl::StatusOr<UniqueFd> ConnectSeqpacket(absl::string_view path, bool nonblock);
 
+// The same for any AF_UNIX socket type (SOCK_STREAM for the metrics socket).
+absl::StatusOr<UniqueFd> ListenUnix(absl::string_view path, mode_t mode, int type);
+absl::StatusOr<UniqueFd> ConnectUnix(absl::string_view path, bool nonblock, int type);
+
 }  // namespace tlsd
 
 #endif  // TLSD_COMMON_IPC_SEQPACKET_H_

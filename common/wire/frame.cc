@@ -9,7 +9,7 @@ namespace tlsd {
 
 bool IsKnownMsgType(uint16_t type) {
   return type >= static_cast<uint16_t>(MsgType::kHello) &&
-         type <= static_cast<uint16_t>(MsgType::kControlVerdict);
+         type <= static_cast<uint16_t>(MsgType::kAdminReply);
 }
 
 const char* MsgTypeName(MsgType type) {
@@ -26,6 +26,10 @@ const char* MsgTypeName(MsgType type) {
       return "CONNECT";
     case MsgType::kConnectReply:
       return "CONNECT_REPLY";
+    case MsgType::kAdminRequest:
+      return "ADMIN_REQUEST";
+    case MsgType::kAdminReply:
+      return "ADMIN_REPLY";
     case MsgType::kControlRecord:
       return "CONTROL_RECORD";
     case MsgType::kControlVerdict:

@@ -29,6 +29,8 @@ enum class MsgType : uint16_t {
   kConnectReply = 6,    // tlsd -> app: the connection (+fd) or kError
   kControlRecord = 7,   // worker -> tlsd: a non-data record that arrived (+fd)
   kControlVerdict = 8,  // tlsd -> worker: what happened and what to do next
+  kAdminRequest = 9,    // tlsctl -> tlsd: status, reload, check-config, certs
+  kAdminReply = 10,     // tlsd -> tlsctl: one chunk of the JSON answer
 };
 
 // IsKnownMsgType is true for the values above; a frame of another type is

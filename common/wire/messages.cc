@@ -400,4 +400,56 @@ absl::StatusOr<ControlVerdict> ControlVerdict::Decode(absl::Span<const uint8_t> 
   return v;
 }
 
+const char* AdminCommandName(AdminCommand c) {
+  switch (c) {
+    case AdminCommand::kStatus:
+      return "status";
+    case AdminCommand::kReload:
+      return "reload";
+    case AdminCommand::kCheckConfig:
+      return "check-config";
+    case AdminCommand::kCerts:
+      return "certs";
+  }
+  return "unknown";
+}
+
+std::vector<uint8_t> AdminRequest::Encode() const {
+  ByteWriter w;
+  w.WriteU8(static_cast<uint8_t>(command));
+  return w.Take();
+}
+
+absl::StatusOr<AdminRequest> AdminRequest::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  uint8_t command;
+  if (!r.ReadU8(&command) || !r.empty()) return Malformed("ADMIN_REQUEST");
+  if (command < static_cast<uint8_t>(AdminCommand::kStatus) ||
+      command > static_cast<uint8_t>(AdminCommand::kCerts)) {
+    return absl::InvalidArgumentError(absl::StrCat("ADMIN_REQUEST: unknown command ", command));
+  }
+  return AdminRequest{static_cast<AdminCommand>(command)};
+}
+
+std::vector<uint8_t> AdminReplyChunk::Encode() const {
+  TLSD_CHECK(data.size() <= kMaxAdminChunk);
+  ByteWriter w;
+  w.WriteU8(last ? 1 : 0);
+  w.WriteU16Prefixed(data);
+  return w.Take();
+}
+
+absl::StatusOr<AdminReplyChunk> AdminReplyChunk::Decode(absl::Span<const uint8_t> in) {
+  ByteReader r(in);
+  uint8_t last;
+  absl::string_view data;
+  if (!r.ReadU8(&last) || !r.ReadU16Prefixed(&data) || !r.empty()) {
+    return Malformed("ADMIN_REPLY");
+  }
+  if (last > 1) return absl::InvalidArgumentError("ADMIN_REPLY: bad last flag");
+  if (data.size() > kMaxAdminChunk)
+    return absl::InvalidArgumentError("ADMIN_REPLY: chunk too long");
+  return AdminReplyChunk{last == 1, std::string(data)};
+}
+
 }  // namespace tlsd

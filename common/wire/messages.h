@@ -150,6 +150,39 @@ struct ControlVerdict {
   static absl::StatusOr<ControlVerdict> Decode(absl::Span<const uint8_t> in);
 };
 
+// ADMIN_REQUEST: an operator's command (tlsctl). Only root and members of
+// [global] admin_group may send it (SO_PEERCRED / SO_PEERGROUPS); anyone
+// else gets ERROR EACCES.
+enum class AdminCommand : uint8_t {
+  kStatus = 1,       // services, listeners, counters, backends
+  kReload = 2,       // as SIGHUP
+  kCheckConfig = 3,  // a reload's checks, nothing applied
+  kCerts = 4,        // the certificates being served
+};
+const char* AdminCommandName(AdminCommand c);  // "status", "reload", ...
+
+struct AdminRequest {
+  AdminCommand command = AdminCommand::kStatus;
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<AdminRequest> Decode(absl::Span<const uint8_t> in);
+};
+
+// ADMIN_REPLY: the answer is one JSON object, sent in order in as many
+// chunks as it needs (a frame holds at most kMaxAdminChunk bytes of it);
+// `last` is set on the final one. A reader caps the whole at
+// kMaxAdminReply.
+inline constexpr size_t kMaxAdminChunk = 16384;
+inline constexpr size_t kMaxAdminReply = 16 << 20;
+
+struct AdminReplyChunk {
+  bool last = false;
+  std::string data;  // at most kMaxAdminChunk bytes
+
+  std::vector<uint8_t> Encode() const;
+  static absl::StatusOr<AdminReplyChunk> Decode(absl::Span<const uint8_t> in);
+};
+
 }  // namespace tlsd
 
 #endif  // TLSD_COMMON_WIRE_MESSAGES_H_

@@ -422,6 +422,8 @@ class Parser {
   absl::StatusOr<std::vector<const toml::table*>> ReadTableArray(const Entry& e,
                                                                  absl::string_view header) const;
   absl::StatusOr<std::vector<uint32_t>> ReadIds(const Entry& e, IdKind kind) const;
+  // ReadGroup: one group, by name or number.
+  absl::StatusOr<uint32_t> ReadGroup(const Entry& e) const;
   absl::StatusOr<ParsedListen> ParseListen(absl::string_view text, int line) const;
 
   absl::Status ParseGlobal(const Entry& e, GlobalConfig& out) const;
@@ -675,6 +677,19 @@ absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e, IdKind kin
   return ids;
 }
 
+absl::StatusOr<uint32_t> Parser::ReadGroup(const Entry& e) const {
+  // The same rules as one allow_gids entry, and the same messages.
+  toml::array one;
+  one.push_back(*e.value);
+  const Entry as_array{e.key, &one, e.line, e.column};
+  if (!e.value->is_integer() && !e.value->is_string()) {
+    return Error(e.line,
+                 absl::StrCat(e.key, " must be a group name or number, got ", Describe(*e.value)));
+  }
+  TLSD_ASSIGN_OR_RETURN(std::vector<uint32_t> ids, ReadIds(as_array, IdKind::kGroup));
+  return ids.front();
+}
+
 absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text, int line) const {
   ParsedListen out;
   out.address.text = std::string(text);
@@ -756,42 +771,72 @@ absl::Status Parser::ParseGlobal(const Entry& e, GlobalConfig& out) const {
     return Error(e.line,
                  absl::StrCat("global must be a table ([global]), got ", Describe(*e.value)));
   }
-  return ForEachKey(*table, "[global]",
-                    {
-                        {"threads",
-                         [&](const Entry& k) -> absl::Status {
-                           TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, kMaxThreads));
-                           out.threads = static_cast<uint32_t>(v);
-                           return absl::OkStatus();
-                         }},
-                        {"control_socket",
-                         [&](const Entry& k) -> absl::Status {
-                           TLSD_ASSIGN_OR_RETURN(out.control_socket, ReadSocketPath(k));
-                           return absl::OkStatus();
-                         }},
-                        {"state_dir",
-                         [&](const Entry& k) -> absl::Status {
-                           TLSD_ASSIGN_OR_RETURN(out.state_dir, ReadAbsolutePath(k));
-                           return absl::OkStatus();
-                         }},
-                        {"user",
-                         [&](const Entry& k) -> absl::Status {
-                           // Resolved when privileges are dropped, not here: the user may
-                           // be created by systemd-sysusers after the config was checked.
-                           TLSD_ASSIGN_OR_RETURN(out.user, ReadNonEmptyString(k));
-                           return absl::OkStatus();
-                         }},
-                        {"log_level",
-                         [&](const Entry& k) -> absl::Status {
-                           TLSD_ASSIGN_OR_RETURN(out.log_level,
-                                                 ReadEnum<std::string>(k, {{"error", "error"},
-                                                                           {"warning", "warning"},
-                                                                           {"notice", "notice"},
-                                                                           {"info", "info"},
-                                                                           {"debug", "debug"}}));
-                           return absl::OkStatus();
-                         }},
-                    });
+  return ForEachKey(
+      *table, "[global]",
+      {
+          {"threads",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(int64_t v, ReadInt(k, 0, kMaxThreads));
+             out.threads = static_cast<uint32_t>(v);
+             return absl::OkStatus();
+           }},
+          {"control_socket",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.control_socket, ReadSocketPath(k));
+             return absl::OkStatus();
+           }},
+          {"state_dir",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.state_dir, ReadAbsolutePath(k));
+             return absl::OkStatus();
+           }},
+          {"user",
+           [&](const Entry& k) -> absl::Status {
+             // Resolved when privileges are dropped, not here: the user may
+             // be created by systemd-sysusers after the config was checked.
+             TLSD_ASSIGN_OR_RETURN(out.user, ReadNonEmptyString(k));
+             return absl::OkStatus();
+           }},
+          {"admin_group",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.admin_gid, ReadGroup(k));
+             return absl::OkStatus();
+           }},
+          {"metrics_listen",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(std::string text, ReadNonEmptyString(k));
+             out.metrics_text = text;
+             if (text.starts_with("/")) {
+               TLSD_ASSIGN_OR_RETURN(out.metrics_socket_path, ReadSocketPath(k));
+               return absl::OkStatus();
+             }
+             TLSD_ASSIGN_OR_RETURN(ParsedListen parsed, ParseListen(text, k.line));
+             // Metrics say what is served and how much: no
+             // business outside the machine. A reverse proxy
+             // or node exporter can forward them on purpose.
+             const std::array<uint8_t, 16> v6_loopback{0, 0, 0, 0, 0, 0, 0, 0,
+                                                       0, 0, 0, 0, 0, 0, 0, 1};
+             const bool loopback =
+                 (parsed.family == ParsedListen::Family::kV4 && parsed.bytes[0] == 127) ||
+                 (parsed.family == ParsedListen::Family::kV6 && parsed.bytes == v6_loopback);
+             if (!loopback) {
+               return Error(k.line, absl::StrCat("metrics_listen ", Quote(text),
+                                                 " must be a loopback address (127.0.0.1:PORT, "
+                                                 "[::1]:PORT) or an absolute unix socket path"));
+             }
+             out.metrics_address = parsed.address;
+             return absl::OkStatus();
+           }},
+          {"log_level",
+           [&](const Entry& k) -> absl::Status {
+             TLSD_ASSIGN_OR_RETURN(out.log_level, ReadEnum<std::string>(k, {{"error", "error"},
+                                                                            {"warning", "warning"},
+                                                                            {"notice", "notice"},
+                                                                            {"info", "info"},
+                                                                            {"debug", "debug"}}));
+             return absl::OkStatus();
+           }},
+      });
 }
 
 absl::Status Parser::ParseCertificate(const toml::table& table, CertificateConfig& out) const {
@@ -1542,8 +1587,9 @@ absl::Status Parser::CrossCheck(const Config& config,
 // (so the lists need not follow every new key): "" when there is nothing to
 // say.
 std::string BelongsIn(absl::string_view key) {
-  static constexpr absl::string_view kGlobalKeys[] = {"threads", "control_socket", "state_dir",
-                                                      "user", "log_level"};
+  static constexpr absl::string_view kGlobalKeys[] = {
+      "threads",   "control_socket", "state_dir",     "user",
+      "log_level", "admin_group",    "metrics_listen"};
   // Every [[service]] key but "backend", which is also a top-level key.
   static constexpr absl::string_view kServiceKeys[] = {"name",
                                                        "listen",

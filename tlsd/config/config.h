@@ -18,6 +18,7 @@
 // must fail the config, not silently allow nobody.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,15 @@ struct GlobalConfig {
   std::string state_dir = "/var/lib/tlsd";
   std::string user;                // drop to it when started as root; empty = do not
   std::string log_level = "info";  // error|warning|notice|info|debug
+  // Besides root, members (primary or supplementary) of this group may use
+  // the admin commands (tlsctl). Unset: root only.
+  std::optional<uint32_t> admin_gid;
+  // Where Prometheus metrics are served (HTTP GET /metrics): a loopback
+  // address (metrics_address) or a unix socket path (metrics_socket_path);
+  // neither set: no metrics endpoint. metrics_text is as written.
+  std::optional<ListenAddress> metrics_address;
+  std::string metrics_socket_path;
+  std::string metrics_text;
 };
 
 // Config is a whole, validated configuration. Every backend a service or

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tlsd/config/config.h"
+#include "tlsd/handshaker/metrics.h"
 #include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ossl_ptr.h"
 
@@ -42,8 +43,11 @@ class ClientTls {
                                 const std::string& sni, const std::vector<std::string>& alpn) const;
 
   const ClientProfileConfig& config() const { return config_; }
+  // The profile's outgoing connections, counted by whichever thread runs them.
+  EndpointMetrics& metrics() const { return metrics_; }
 
  private:
+  mutable EndpointMetrics metrics_;
   explicit ClientTls(const ClientProfileConfig& config) : config_(config) {}
   // OpenSSL's new-session callback: keeps the session for its destination.
   static int OnNewSession(SSL* ssl, SSL_SESSION* session);

@@ -29,7 +29,8 @@ const char* TlsVersionName(uint16_t version) {
   }
 }
 
-void LogConnOutcome(const ConnOutcome& o) {
+void ReportConnOutcome(EndpointMetrics& metrics, const ConnOutcome& o) {
+  metrics.Record(o.outcome);
   const ConnectionInfo& i = *o.info;
   const std::string path =
       i.tls_version == 0 ? "-"
@@ -40,7 +41,7 @@ void LogConnOutcome(const ConnOutcome& o) {
       i.connection_id, i.service, i.peer.ToString(), i.sni.empty() ? "-" : i.sni,
       i.alpn.empty() ? "-" : i.alpn, TlsVersionName(i.tls_version),
       i.cipher_name.empty() ? "-" : i.cipher_name, path, i.backend.empty() ? "-" : i.backend,
-      o.outcome, o.detail.empty() ? "" : " reason=", o.detail,
+      OutcomeName(o.outcome), o.detail.empty() ? "" : " reason=", o.detail,
       absl::ToDoubleMilliseconds(o.duration));
   const LogLevel level = o.failure ? LogLevel::kWarning : LogLevel::kInfo;
   if (!LogEnabled(level)) return;
@@ -48,7 +49,7 @@ void LogConnOutcome(const ConnOutcome& o) {
     sd_journal_send("MESSAGE=%s", line.c_str(), "PRIORITY=%d", static_cast<int>(level),
                     "TLSD_CONN_ID=%llu", static_cast<unsigned long long>(i.connection_id),
                     "TLSD_SERVICE=%s", i.service.c_str(), "TLSD_PEER=%s", i.peer.ToString().c_str(),
-                    "TLSD_SNI=%s", i.sni.c_str(), "TLSD_OUTCOME=%s", o.outcome.c_str(),
+                    "TLSD_SNI=%s", i.sni.c_str(), "TLSD_OUTCOME=%s", OutcomeName(o.outcome),
                     "TLSD_PATH=%s", path.c_str(), nullptr);
     return;
   }

@@ -5,6 +5,7 @@
 
 #include "absl/time/time.h"
 #include "common/wire/messages.h"
+#include "tlsd/handshaker/metrics.h"
 
 namespace tlsd {
 
@@ -14,13 +15,16 @@ namespace tlsd {
 // filter with journalctl; otherwise to stderr as key=value pairs.
 struct ConnOutcome {
   const ConnectionInfo* info = nullptr;  // what is known so far
-  std::string outcome;                   // "handed-off", "relay", "handshake-failed", ...
-  std::string detail;                    // why, for failures
+  Outcome outcome = Outcome::kClosed;
+  std::string detail;  // why, for failures
   absl::Duration duration;
   bool failure = false;
 };
 
-void LogConnOutcome(const ConnOutcome& o);
+// ReportConnOutcome counts the outcome in `metrics` (the service's or the
+// client profile's) and writes the log line: the log and the counters
+// cannot disagree.
+void ReportConnOutcome(EndpointMetrics& metrics, const ConnOutcome& o);
 
 // TlsVersionName: 0x0303 -> "TLSv1.2", 0x0304 -> "TLSv1.3".
 const char* TlsVersionName(uint16_t version);

@@ -144,27 +144,28 @@ void Connector::Run(const ClientTls& profile, const ConnectRequest& request, con
   info.backend = config.name;
   info.sni = request.sni.empty() ? request.host : request.sni;
 
-  auto fail = [&](const Failure& f, absl::string_view outcome) {
-    LogConnOutcome({&info, std::string(outcome),
-                    absl::StrCat(request.host, ":", request.port, ": ", f.why), absl::Now() - start,
-                    true});
+  auto fail = [&](const Failure& f, Outcome outcome) {
+    ReportConnOutcome(profile.metrics(),
+                      {&info, outcome, absl::StrCat(request.host, ":", request.port, ": ", f.why),
+                       absl::Now() - start, true});
     ErrorMsg err{static_cast<uint32_t>(f.code > 0 && f.code < 4096 ? f.code : EIO), f.why};
     (void)reply(MsgType::kError, err.Encode(), -1);
   };
 
   Failure failure{EIO, ""};
   absl::StatusOr<UniqueFd> tcp = ConnectTcp(request.host, request.port, deadline, &failure);
-  if (!tcp.ok()) return fail(failure, "connect-failed");
+  if (!tcp.ok()) return fail(failure, Outcome::kConnectFailed);
   info.peer = PeerAddress(tcp->get());
   info.local = LocalAddress(tcp->get());
   absl::StatusOr<SslPtr> ssl =
       profile.NewSsl(tcp->get(), request.host, request.port, request.sni, request.alpn);
-  if (!ssl.ok()) return fail({EIO, std::string(ssl.status().message())}, "handshake-failed");
+  if (!ssl.ok()) return fail({EIO, std::string(ssl.status().message())}, Outcome::kHandshakeFailed);
   if (!Handshake(ssl->get(), tcp->get(), deadline, &failure).ok()) {
-    return fail(failure, "handshake-failed");
+    return fail(failure, Outcome::kHandshakeFailed);
   }
   FillNegotiated(ssl->get(), info);
   info.handshake_us = static_cast<uint32_t>(absl::ToInt64Microseconds(absl::Now() - start));
+  profile.metrics().Negotiated(info, absl::Now() - start);
 
   KtlsOptions ktls_options;
   if (config.session_resumption && BIO_get_ktls_send(SSL_get_wbio(ssl->get()))) {
@@ -175,7 +176,7 @@ void Connector::Run(const ClientTls& profile, const ConnectRequest& request, con
     absl::StatusOr<uint64_t> taken = CollectTls13Tickets(ssl->get(), tcp->get(), until);
     if (!taken.ok()) {
       return fail({EPROTO, absl::StrCat("after the handshake: ", taken.status().message())},
-                  "handshake-failed");
+                  Outcome::kHandshakeFailed);
     }
     ktls_options.tls13_rx_seq = *taken;
   }
@@ -200,26 +201,31 @@ void Connector::Run(const ClientTls& profile, const ConnectRequest& request, con
         secrets != nullptr ? secrets->client : none);
     ForgetTrafficSecrets(ssl->get());
     if (!sealed.ok()) {
-      return fail({EIO, absl::StrCat("sealing state: ", sealed.status().message())}, "refused");
+      return fail({EIO, absl::StrCat("sealing state: ", sealed.status().message())},
+                  Outcome::kRefused);
     }
     info.sealed_state = std::move(*sealed);
     if (absl::Status s = reply(MsgType::kConnectReply, info.Encode(), tcp->get()); !s.ok()) {
-      LogConnOutcome({&info, "closed", absl::StrCat("app gone before the reply: ", s.message()),
-                      absl::Now() - start, true});
+      ReportConnOutcome(
+          profile.metrics(),
+          {&info, Outcome::kClosed, absl::StrCat("app gone before the reply: ", s.message()),
+           absl::Now() - start, true});
       return;
     }
-    rt_.stats.handoffs_ktls.fetch_add(1, std::memory_order_relaxed);
-    LogConnOutcome({&info, "handed-off", "", absl::Now() - start, false});
+    profile.metrics().DataPaths(info.tx_path, info.rx_path);
+    ReportConnOutcome(profile.metrics(),
+                      {&info, Outcome::kHandedOff, "", absl::Now() - start, false});
     // The connection lives on in the app: tell OpenSSL it ended cleanly, or
     // SSL_free would mark its session not resumable.
     SSL_set_shutdown(ssl->get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     return;  // the app holds the socket; ours closes here
   }
   if (config.ktls == KtlsPolicy::kRequire) {
-    return fail({EPROTONOSUPPORT, absl::StrCat("ktls = require: ", outcome.reason)}, "refused");
+    return fail({EPROTONOSUPPORT, absl::StrCat("ktls = require: ", outcome.reason)},
+                Outcome::kRefused);
   }
   adopt_relay_(Engine::OutgoingRelay{*std::move(ssl), *std::move(tcp), info, start,
-                                     [reply](const ConnectionInfo& i, int fd) {
+                                     &profile.metrics(), [reply](const ConnectionInfo& i, int fd) {
                                        return reply(MsgType::kConnectReply, i.Encode(), fd);
                                      }});
 }

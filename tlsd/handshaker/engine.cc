@@ -36,7 +36,8 @@ struct Conn {
   enum class State { kHandshake, kQueued, kRelay };
 
   uint64_t id = 0;
-  const ServiceRuntime* service = nullptr;
+  const ServiceRuntime* service = nullptr;  // null for an outgoing relay
+  EndpointMetrics* metrics = nullptr;       // the service's or client profile's
   // The TLS contexts this connection started with; a reload swaps the
   // service's, not these (the SSL's callbacks point into them).
   std::shared_ptr<const ServiceTls> tls;
@@ -162,12 +163,14 @@ void Engine::StartRelay(OutgoingRelay r) {
   auto c = std::make_unique<Conn>();
   c->id = r.info.connection_id;
   c->accepted = r.started;
+  c->metrics = r.metrics;
   c->info = std::move(r.info);
   c->tcp = std::move(r.tcp);
   c->ssl = std::move(r.ssl);
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
-    LogConnOutcome({&c->info, "relay-failed", strerror(errno), absl::Now() - c->accepted, true});
+    ReportConnOutcome(*c->metrics, {&c->info, Outcome::kRelayFailed, strerror(errno),
+                                    absl::Now() - c->accepted, true});
     return;
   }
   c->app = UniqueFd(pair[0]);
@@ -175,13 +178,15 @@ void Engine::StartRelay(OutgoingRelay r) {
   // The app's end blocks like a normal socket would.
   fcntl(pair[1], F_SETFL, fcntl(pair[1], F_GETFL) & ~O_NONBLOCK);
   if (absl::Status s = r.deliver(c->info, worker_end.get()); !s.ok()) {
-    LogConnOutcome({&c->info, "closed", absl::StrCat("app gone before the reply: ", s.message()),
-                    absl::Now() - c->accepted, true});
+    ReportConnOutcome(*c->metrics, {&c->info, Outcome::kClosed,
+                                    absl::StrCat("app gone before the reply: ", s.message()),
+                                    absl::Now() - c->accepted, true});
     return;
   }
   worker_end.Reset();
-  rt_.stats.handoffs_relay.fetch_add(1, std::memory_order_relaxed);
-  LogConnOutcome({&c->info, "relay", c->info.path_reason, absl::Now() - c->accepted, false});
+  c->metrics->DataPaths(c->info.tx_path, c->info.rx_path);
+  ReportConnOutcome(*c->metrics, {&c->info, Outcome::kRelay, c->info.path_reason,
+                                  absl::Now() - c->accepted, false});
   Conn& ref = *c;
   conns_.emplace(c->id, std::move(c));
   ref.state = Conn::State::kRelay;
@@ -195,7 +200,7 @@ void Engine::StartRelay(OutgoingRelay r) {
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u64 = Key(kind, ref.id);
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      return Finish(ref, "relay-error", strerror(errno), true);
+      return Finish(ref, Outcome::kRelayError, strerror(errno), true);
     }
     *events = ev.events;
   }
@@ -242,7 +247,7 @@ void Engine::Run(const std::atomic<bool>& stop) {
       } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
         // Queued with no interest set: only a hang-up or error is reported.
         // The client left while we waited for a worker.
-        Finish(c, "closed", "client left while waiting for a worker", true);
+        Finish(c, Outcome::kClosed, "client left while waiting for a worker", true);
       }
     }
     if (!queued_.empty()) RetryQueued();
@@ -274,7 +279,7 @@ void Engine::Run(const std::atomic<bool>& stop) {
   }
   std::vector<uint64_t> ids;
   for (const auto& [id, c] : conns_) ids.push_back(id);
-  for (uint64_t id : ids) Finish(*conns_[id], "shutdown", "tlsd is stopping", false);
+  for (uint64_t id : ids) Finish(*conns_[id], Outcome::kShutdown, "tlsd is stopping", false);
 }
 
 void Engine::OnListener(size_t index) {
@@ -288,7 +293,7 @@ void Engine::OnListener(size_t index) {
       TLSD_LOG(Warning) << "accept on " << l.description << ": " << strerror(errno);
       return;
     }
-    rt_.stats.accepted.fetch_add(1, std::memory_order_relaxed);
+    l.service->metrics.Accepted();
     StartConnection(index, UniqueFd(fd));
   }
 }
@@ -298,6 +303,7 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   auto c = std::make_unique<Conn>();
   c->id = rt_.next_connection_id.fetch_add(1);
   c->service = l.service;
+  c->metrics = &l.service->metrics;
   c->accepted = absl::Now();
   c->info.connection_id = c->id;
   c->info.service = l.service->config->name;
@@ -311,8 +317,8 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   if (l.service->limiter->enabled()) {
     const std::string refused = l.service->limiter->Admit(c->info.peer, c->accepted);
     if (!refused.empty()) {
-      rt_.stats.refused_limits.fetch_add(1, std::memory_order_relaxed);
-      LogConnOutcome({&c->info, "refused-limit", refused, absl::Now() - c->accepted, true});
+      ReportConnOutcome(*c->metrics, {&c->info, Outcome::kRefusedLimit, refused,
+                                      absl::Now() - c->accepted, true});
       return;
     }
     c->limited_source = c->info.peer;
@@ -323,12 +329,13 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   Conn& ref = *c;
   conns_.emplace(c->id, std::move(c));
   ++in_handshake_[ref.service->index];
+  ref.metrics->HandshakeStarted();
   ArmDeadline(ref, ref.accepted + absl::Milliseconds(ref.service->config->handshake_timeout_ms));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = Key(Kind::kTcp, ref.id);
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ref.tcp.get(), &ev) != 0) {
-    Finish(ref, "handshake-failed", strerror(errno), true);
+    Finish(ref, Outcome::kHandshakeFailed, strerror(errno), true);
     return;
   }
   ref.tcp_events = EPOLLIN;
@@ -343,7 +350,7 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
 void Engine::BeginTls(Conn& c) {
   absl::StatusOr<SslPtr> ssl = c.tls->NewSsl(c.tcp.get());
   if (!ssl.ok()) {
-    Finish(c, "handshake-failed", ssl.status().message(), true);
+    Finish(c, Outcome::kHandshakeFailed, ssl.status().message(), true);
     return;
   }
   c.ssl = std::move(*ssl);
@@ -359,11 +366,11 @@ void Engine::ReadProxyHeader(Conn& c) {
   const ssize_t n = recv(c.tcp.get(), buf.data(), kMaxProxyHeader - have, MSG_PEEK);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
-    Finish(c, "proxy-error", strerror(errno), true);
+    Finish(c, Outcome::kProxyError, strerror(errno), true);
     return;
   }
   if (n == 0) {
-    Finish(c, "proxy-error", "the client closed before the PROXY header was complete", true);
+    Finish(c, Outcome::kProxyError, "the client closed before the PROXY header was complete", true);
     return;
   }
   std::vector<uint8_t> seen = c.proxy_bytes;
@@ -371,13 +378,12 @@ void Engine::ReadProxyHeader(Conn& c) {
   const ProxyHeader h = ParseProxyHeader(seen);
   switch (h.result) {
     case ProxyHeader::Result::kInvalid:
-      rt_.stats.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
-      Finish(c, "proxy-error", h.error, true);
+      Finish(c, Outcome::kProxyError, h.error, true);
       return;
     case ProxyHeader::Result::kIncomplete:
       if (seen.size() >= kMaxProxyHeader ||
           recv(c.tcp.get(), buf.data(), static_cast<size_t>(n), 0) != n) {
-        Finish(c, "proxy-error", "PROXY header too long or unreadable", true);
+        Finish(c, Outcome::kProxyError, "PROXY header too long or unreadable", true);
         return;
       }
       c.proxy_bytes = std::move(seen);
@@ -385,7 +391,7 @@ void Engine::ReadProxyHeader(Conn& c) {
     case ProxyHeader::Result::kOk: {
       const size_t rest = h.length - have;
       if (recv(c.tcp.get(), buf.data(), rest, 0) != static_cast<ssize_t>(rest)) {
-        Finish(c, "proxy-error", "PROXY header unreadable", true);
+        Finish(c, Outcome::kProxyError, "PROXY header unreadable", true);
         return;
       }
       if (h.has_addresses) {
@@ -421,37 +427,36 @@ void Engine::DriveHandshake(Conn& c) {
   if (const char* sni = SSL_get_servername(c.ssl.get(), TLSEXT_NAMETYPE_host_name)) {
     c.info.sni = sni;
   }
-  rt_.stats.handshakes_failed.fetch_add(1, std::memory_order_relaxed);
   std::string why = OpenSslFailure(err);
   // "certificate verify failed" alone does not say why a client certificate
   // was refused (revoked, expired, unknown CA): the verifier does.
   if (const long v = SSL_get_verify_result(c.ssl.get()); v != X509_V_OK) {
     absl::StrAppend(&why, ": client certificate: ", X509_verify_cert_error_string(v));
   }
-  Finish(c, "handshake-failed", why, true);
+  Finish(c, Outcome::kHandshakeFailed, why, true);
 }
 
 void Engine::OnHandshakeDone(Conn& c) {
   SSL* ssl = c.ssl.get();
   c.handshake_time = absl::Now() - c.accepted;
   --in_handshake_[c.service->index];
+  c.metrics->HandshakeEnded();
   ReleaseLimit(c);
   deadlines_.erase({c.deadline, c.id});
   c.deadline = absl::InfiniteFuture();
-  rt_.stats.handshakes_ok.fetch_add(1, std::memory_order_relaxed);
 
   ConnectionInfo& info = c.info;
   if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info.sni = sni;
   FillNegotiated(ssl, info);
   info.handshake_us = static_cast<uint32_t>(absl::ToInt64Microseconds(c.handshake_time));
   FillPeerCertificate(ssl, info);
+  c.metrics->Negotiated(info, c.handshake_time);
 
   const ServiceConfig& svc = *c.service->config;
   info.backend = RouteBackend(svc, info.sni, info.alpn);
   c.backend = rt_.backends->Find(info.backend);
   if (c.backend == nullptr) {
-    rt_.stats.refused_no_backend.fetch_add(1, std::memory_order_relaxed);
-    FailAfterHandshake(c, "no-backend", "no route or default backend matches");
+    FailAfterHandshake(c, Outcome::kNoBackend, "no route or default backend matches");
     return;
   }
 
@@ -471,8 +476,8 @@ void Engine::OnHandshakeDone(Conn& c) {
   const bool in_kernel = outcome.tx != KtlsMode::kNone && outcome.rx != KtlsMode::kNone;
   if (svc.offload == OffloadPolicy::kRequire &&
       (outcome.tx != KtlsMode::kDevice || outcome.rx != KtlsMode::kDevice)) {
-    rt_.stats.refused_ktls_required.fetch_add(1, std::memory_order_relaxed);
-    FailAfterHandshake(c, "refused", "offload = require but the NIC did not take the session");
+    FailAfterHandshake(c, Outcome::kRefused,
+                       "offload = require but the NIC did not take the session");
     return;
   }
   if (in_kernel) {
@@ -486,19 +491,19 @@ void Engine::OnHandshakeDone(Conn& c) {
         secrets != nullptr ? secrets->server : none);
     ForgetTrafficSecrets(ssl);
     if (!sealed.ok()) {
-      FailAfterHandshake(c, "refused", absl::StrCat("sealing state: ", sealed.status().message()));
+      FailAfterHandshake(c, Outcome::kRefused,
+                         absl::StrCat("sealing state: ", sealed.status().message()));
       return;
     }
     info.sealed_state = std::move(*sealed);
     c.handoff_fd = std::move(c.tcp);  // ssl still borrows it until handoff
   } else if (svc.ktls == KtlsPolicy::kRequire) {
-    rt_.stats.refused_ktls_required.fetch_add(1, std::memory_order_relaxed);
-    FailAfterHandshake(c, "refused", absl::StrCat("ktls = require: ", outcome.reason));
+    FailAfterHandshake(c, Outcome::kRefused, absl::StrCat("ktls = require: ", outcome.reason));
     return;
   } else {
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
-      FailAfterHandshake(c, "relay-failed", strerror(errno));
+      FailAfterHandshake(c, Outcome::kRelayFailed, strerror(errno));
       return;
     }
     c.app = UniqueFd(pair[0]);
@@ -515,8 +520,7 @@ void Engine::TryHandoff(Conn& c) {
   if (!sent.ok()) {
     if (c.state != Conn::State::kQueued) {
       if (!c.backend->TryReserveQueueSlot()) {
-        rt_.stats.refused_no_backend.fetch_add(1, std::memory_order_relaxed);
-        FailAfterHandshake(c, "no-backend", absl::StrCat(sent.message(), "; queue full"));
+        FailAfterHandshake(c, Outcome::kNoBackend, absl::StrCat(sent.message(), "; queue full"));
         return;
       }
       c.holds_queue_slot = true;
@@ -538,8 +542,10 @@ void Engine::TryHandoff(Conn& c) {
   c.deadline = absl::InfiniteFuture();
   c.handoff_fd.Reset();  // the worker holds the connection now
   if (c.app.valid()) {
-    rt_.stats.handoffs_relay.fetch_add(1, std::memory_order_relaxed);
-    LogConnOutcome({&c.info, "relay", c.info.path_reason, c.handshake_time, false});
+    c.metrics->Handoff(absl::Now() - c.accepted - c.handshake_time);
+    c.metrics->DataPaths(c.info.tx_path, c.info.rx_path);
+    ReportConnOutcome(*c.metrics,
+                      {&c.info, Outcome::kRelay, c.info.path_reason, c.handshake_time, false});
     c.state = Conn::State::kRelay;
     c.control_policy = &rt_.control_policy;
     SSL_set_msg_callback_arg(c.ssl.get(), &c);
@@ -552,11 +558,12 @@ void Engine::TryHandoff(Conn& c) {
     PumpRelay(c);
     return;
   }
-  rt_.stats.handoffs_ktls.fetch_add(1, std::memory_order_relaxed);
+  c.metrics->Handoff(absl::Now() - c.accepted - c.handshake_time);
+  c.metrics->DataPaths(c.info.tx_path, c.info.rx_path);
   // The connection lives on in the worker: tell OpenSSL it ended cleanly, or
   // SSL_free would drop its session from the cache as a failed one.
   SSL_set_shutdown(c.ssl.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  Finish(c, "handed-off", "", false);
+  Finish(c, Outcome::kHandedOff, "", false);
 }
 
 void Engine::RetryQueued() {
@@ -571,7 +578,7 @@ void Engine::RetryQueued() {
   }
 }
 
-void Engine::FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string_view detail) {
+void Engine::FailAfterHandshake(Conn& c, Outcome outcome, absl::string_view detail) {
   // Tell the client with an alert rather than a bare reset. With kTLS TX the
   // kernel encrypts it; in user space OpenSSL can only send close_notify.
   const int fd = c.tcp.valid() ? c.tcp.get() : c.handoff_fd.get();
@@ -584,18 +591,19 @@ void Engine::FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string
   Finish(c, outcome, detail, true);
 }
 
-void Engine::Finish(Conn& c, absl::string_view outcome, absl::string_view detail, bool failure) {
+void Engine::Finish(Conn& c, Outcome outcome, absl::string_view detail, bool failure) {
   if (c.state == Conn::State::kHandshake && c.deadline != absl::InfiniteFuture()) {
     --in_handshake_[c.service->index];
+    c.metrics->HandshakeEnded();
   }
   ReleaseLimit(c);
   if (c.holds_queue_slot) c.backend->ReleaseQueueSlot();
   if (c.state != Conn::State::kRelay) {
-    LogConnOutcome(
-        {&c.info, std::string(outcome), std::string(detail), absl::Now() - c.accepted, failure});
+    ReportConnOutcome(*c.metrics,
+                      {&c.info, outcome, std::string(detail), absl::Now() - c.accepted, failure});
   } else if (failure) {
-    LogConnOutcome(
-        {&c.info, std::string(outcome), std::string(detail), absl::Now() - c.accepted, true});
+    ReportConnOutcome(*c.metrics,
+                      {&c.info, outcome, std::string(detail), absl::Now() - c.accepted, true});
   }
   Destroy(c.id);
 }
@@ -636,14 +644,12 @@ void Engine::ExpireDeadlines(absl::Time now) {
     if (it == conns_.end()) continue;
     Conn& c = *it->second;
     if (c.state == Conn::State::kHandshake) {
-      rt_.stats.handshake_timeouts.fetch_add(1, std::memory_order_relaxed);
       // Mid-handshake there are no keys to send an alert under; just close.
-      Finish(c, "handshake-timeout",
+      Finish(c, Outcome::kHandshakeTimeout,
              absl::StrCat("no handshake within ", c.service->config->handshake_timeout_ms, " ms"),
              true);
     } else if (c.state == Conn::State::kQueued) {
-      rt_.stats.refused_no_backend.fetch_add(1, std::memory_order_relaxed);
-      FailAfterHandshake(c, "no-backend",
+      FailAfterHandshake(c, Outcome::kNoBackend,
                          absl::StrCat("no worker of backend '", c.info.backend, "' took it within ",
                                       c.backend->config().queue_timeout_ms, " ms"));
     }
@@ -677,7 +683,7 @@ void Engine::PumpRelay(Conn& c) {
   SSL* ssl = c.ssl.get();
   uint32_t tcp_want = 0, app_want = 0;
   bool progress = true;
-  auto fail = [&](absl::string_view why) { Finish(c, "relay-error", why, true); };
+  auto fail = [&](absl::string_view why) { Finish(c, Outcome::kRelayError, why, true); };
   while (progress) {
     progress = false;
     // TLS -> worker.
@@ -692,7 +698,7 @@ void Engine::PumpRelay(Conn& c) {
       if (n > 0) {
         c.to_app.resize(n);
         c.to_app_off = 0;
-        rt_.stats.relay_bytes.fetch_add(n, std::memory_order_relaxed);
+        rt_.metrics.relay_bytes_from_client.fetch_add(n, std::memory_order_relaxed);
         progress = true;
       } else {
         c.to_app.clear();
@@ -723,7 +729,7 @@ void Engine::PumpRelay(Conn& c) {
       } else if (n < 0 && errno == EAGAIN) {
         app_want |= EPOLLOUT;
       } else {
-        return Finish(c, "closed", "worker closed its end", false);
+        return Finish(c, Outcome::kClosed, "worker closed its end", false);
       }
     }
     if (c.tls_eof && c.to_app_off == c.to_app.size() && !c.app_write_shut) {
@@ -758,7 +764,7 @@ void Engine::PumpRelay(Conn& c) {
                         static_cast<int>(c.to_tls.size() - c.to_tls_off));
       if (n > 0) {
         c.to_tls_off += n;
-        rt_.stats.relay_bytes.fetch_add(n, std::memory_order_relaxed);
+        rt_.metrics.relay_bytes_to_client.fetch_add(n, std::memory_order_relaxed);
         progress = true;
       } else {
         int err = SSL_get_error(ssl, n);
@@ -780,7 +786,7 @@ void Engine::PumpRelay(Conn& c) {
     }
   }
   if (c.tls_write_shut && c.app_write_shut) {
-    return Finish(c, "closed", "", false);
+    return Finish(c, Outcome::kClosed, "", false);
   }
   if (tcp_want != c.tcp_events) {
     SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), tcp_want);

@@ -64,6 +64,7 @@ class Engine {
     UniqueFd tcp;  // ssl borrows it
     ConnectionInfo info;
     absl::Time started;
+    EndpointMetrics* metrics;  // the client profile's
     std::function<absl::Status(const ConnectionInfo& info, int fd)> deliver;
   };
   // AdoptRelay queues `relay` for this engine's loop. Thread-safe.
@@ -89,8 +90,8 @@ class Engine {
   void OnHandshakeDone(Conn& c);
   void TryHandoff(Conn& c);
   void PumpRelay(Conn& c);
-  void Finish(Conn& c, absl::string_view outcome, absl::string_view detail, bool failure);
-  void FailAfterHandshake(Conn& c, absl::string_view outcome, absl::string_view detail);
+  void Finish(Conn& c, Outcome outcome, absl::string_view detail, bool failure);
+  void FailAfterHandshake(Conn& c, Outcome outcome, absl::string_view detail);
   void SetInterest(int fd, uint64_t key, uint32_t events);
   void ArmDeadline(Conn& c, absl::Time deadline);
   void ExpireDeadlines(absl::Time now);

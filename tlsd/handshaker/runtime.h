@@ -13,27 +13,12 @@
 #include "tlsd/control/control_records.h"
 #include "tlsd/control/sealed_state.h"
 #include "tlsd/handshaker/client_tls.h"
+#include "tlsd/handshaker/metrics.h"
 #include "tlsd/handshaker/service_tls.h"
 #include "tlsd/handshaker/source_limiter.h"
 #include "tlsd/supervisor/backends.h"
 
 namespace tlsd {
-
-// Counters for status and tests; relaxed atomics, read by tlsctl later.
-struct Stats {
-  std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> handshakes_ok{0};
-  std::atomic<uint64_t> handshakes_failed{0};
-  std::atomic<uint64_t> handshake_timeouts{0};
-  std::atomic<uint64_t> handoffs_ktls{0};
-  std::atomic<uint64_t> handoffs_relay{0};
-  std::atomic<uint64_t> refused_ktls_required{0};
-  std::atomic<uint64_t> refused_no_backend{0};
-  std::atomic<uint64_t> refused_limits{0};  // per-source handshake limits
-  std::atomic<uint64_t> relay_bytes{0};
-  std::atomic<uint64_t> control_records{0};
-  std::atomic<uint64_t> control_records_refused{0};
-};
 
 // A service as the engine sees it: its config and its TLS contexts.
 // `config` is the start-up configuration (listeners, timeouts, kTLS policy,
@@ -46,6 +31,9 @@ struct ServiceRuntime {
   // max_handshakes_per_source / handshakes_per_second_per_source, shared by
   // every handshake thread.
   std::unique_ptr<SourceLimiter> limiter;
+  // Counted by every handshake thread (atomics); mutable because services
+  // are otherwise shared read-only.
+  mutable EndpointMetrics metrics;
 
   std::shared_ptr<const ServiceTls> Tls() const {
     std::lock_guard<std::mutex> lock(tls_mu);
@@ -70,7 +58,7 @@ struct Listener {
 };
 
 // Runtime is everything the handshake threads share. Built once at start-up;
-// immutable afterwards except for the thread-safe members (stats, backends).
+// immutable afterwards except for the thread-safe members (metrics, backends).
 struct Runtime {
   Config config;
   // Where the services' private keys are (the key holder process); declared
@@ -85,7 +73,7 @@ struct Runtime {
   // handed-off connections; opens it again when a control record comes back.
   std::unique_ptr<Sealer> sealer = Sealer::Random();
   ControlRecordPolicy control_policy;
-  Stats stats;
+  GlobalMetrics metrics;
   std::atomic<uint64_t> next_connection_id{1};
   unsigned num_threads = 1;
 };

@@ -248,6 +248,14 @@ absl::StatusOr<SslPtr> ServiceTls::NewSsl(int fd) const {
   return ssl;
 }
 
+std::vector<CertSummary> ServiceTls::Certificates() const {
+  std::vector<CertSummary> out;
+  for (const SslCtxPtr& ctx : contexts_) {
+    if (X509* leaf = SSL_CTX_get0_certificate(ctx.get())) out.push_back(SummarizeCertificate(leaf));
+  }
+  return out;
+}
+
 std::vector<std::string> ServiceTls::ServedNames() const {
   std::vector<std::string> names;
   for (const auto& [n, ctx] : exact_names_) names.push_back(n);

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "tlsd/config/config.h"
 #include "tlsd/handshaker/ticket_keys.h"
+#include "tlsd/tls/cert_summary.h"
 #include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ocsp_staple.h"
 #include "tlsd/tls/ossl_ptr.h"
@@ -47,6 +48,8 @@ class ServiceTls {
   const ServiceConfig& config() const { return config_; }
   // Names each certificate context serves (lowercase), for logs and tests.
   std::vector<std::string> ServedNames() const;
+  // The leaf certificate of each context, in config order.
+  std::vector<CertSummary> Certificates() const;
 
  private:
   explicit ServiceTls(const ServiceConfig& config) : config_(config) {}

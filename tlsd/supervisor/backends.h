@@ -60,6 +60,8 @@ class Backend {
   // Bounded wait queue accounting (queue_limit), shared by all threads.
   bool TryReserveQueueSlot();
   void ReleaseQueueSlot();
+  // Connections waiting for a worker of this backend, all threads together.
+  uint32_t QueueDepth() const { return queued_.load(std::memory_order_relaxed); }
 
  private:
   // ConnectPush opens a new push link and checks the peer's credentials.

@@ -1,6 +1,7 @@
 #include "tlsd/supervisor/control_service.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/epoll.h>
 
 #include "absl/strings/str_cat.h"
@@ -13,7 +14,8 @@ namespace tlsd {
 
 absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(
     UniqueFd listener, Backends& backends, const Sealer& sealer, const ControlRecordPolicy& policy,
-    const ClientProfiles& profiles, Connector& connector) {
+    const ClientProfiles& profiles, Connector& connector, Admin& admin,
+    std::optional<uint32_t> admin_gid, GlobalMetrics& metrics) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll.valid()) return ErrnoToStatus(errno, "epoll_create1");
   epoll_event ev{};
@@ -22,8 +24,9 @@ absl::StatusOr<std::unique_ptr<ControlService>> ControlService::Create(
   if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) != 0) {
     return ErrnoToStatus(errno, "epoll add control socket");
   }
-  return std::unique_ptr<ControlService>(new ControlService(
-      std::move(listener), std::move(epoll), backends, sealer, policy, profiles, connector));
+  return std::unique_ptr<ControlService>(new ControlService(std::move(listener), std::move(epoll),
+                                                            backends, sealer, policy, profiles,
+                                                            connector, admin, admin_gid, metrics));
 }
 
 void ControlService::OnReady() {
@@ -80,6 +83,9 @@ void ControlService::OnPeer(uint64_t id) {
         absl::StrCat("unexpected ", MsgTypeName(frame->header.type), " from a subscribed worker"));
   }
   if (frame->header.type == MsgType::kControlRecord) return OnControlRecord(id, *frame);
+  if (frame->header.type == MsgType::kAdminRequest && !frame->fd.valid()) {
+    return OnAdmin(id, *frame);
+  }
   if (frame->header.type == MsgType::kConnect && !frame->fd.valid()) return OnConnect(id, *frame);
   if (frame->header.type != MsgType::kHello || frame->fd.valid()) {
     return Refuse(id, EPROTO,
@@ -95,6 +101,8 @@ void ControlService::OnControlRecord(uint64_t id, Frame& frame) {
   if (!record.ok()) return Refuse(id, EINVAL, std::string(record.status().message()));
   absl::StatusOr<ControlVerdict> verdict =
       AnswerControlRecord(sealer_, policy_, *record, frame.fd.get());
+  metrics_.ControlRecord(record->record_type,
+                         verdict.ok() ? static_cast<int>(verdict->action) - 1 : 3);
   if (!verdict.ok()) {
     TLSD_LOG(Warning) << "control record from pid " << peer.link->cred.pid << " uid "
                       << peer.link->cred.uid << " refused: " << verdict.status().message();
@@ -108,6 +116,45 @@ void ControlService::OnControlRecord(uint64_t id, Frame& frame) {
                  verdict->Encode(), -1, MSG_DONTWAIT)
            .ok()) {
     Close(id);
+  }
+}
+
+void ControlService::OnAdmin(uint64_t id, Frame& frame) {
+  Peer& peer = peers_.find(id)->second;
+  absl::StatusOr<AdminRequest> request = AdminRequest::Decode(frame.payload);
+  if (!request.ok()) return Refuse(id, EINVAL, std::string(request.status().message()));
+  const struct ucred& cred = peer.link->cred;
+  const int sock = peer.link->sock.get();
+  const uint32_t request_id = frame.header.request_id;
+  if (!AdminAllowed(sock, cred, admin_gid_)) {
+    TLSD_LOG(Warning) << "refused admin command '" << AdminCommandName(request->command)
+                      << "' from pid " << cred.pid << " uid " << cred.uid
+                      << ": neither root nor in admin_group";
+    ErrorMsg err{EACCES, absl::StrCat("uid ", cred.uid,
+                                      " may not use admin commands: root or [global] "
+                                      "admin_group only")};
+    (void)SendFrame(sock, MsgType::kError, request_id, err.Encode(), -1, MSG_DONTWAIT);
+    return;
+  }
+  TLSD_LOG(Info) << "admin command '" << AdminCommandName(request->command) << "' from pid "
+                 << cred.pid << " uid " << cred.uid;
+  const std::string answer = admin_.Handle(request->command);
+  // Admins are trusted not to stall us on purpose; a reader that stops
+  // reading for a second is dropped rather than buffered for.
+  for (size_t off = 0; off == 0 || off < answer.size();) {
+    AdminReplyChunk chunk;
+    chunk.data = answer.substr(off, kMaxAdminChunk);
+    off += chunk.data.size();
+    chunk.last = off >= answer.size();
+    absl::Status sent;
+    for (int tries = 0; tries < 2; ++tries) {
+      sent = SendFrame(sock, MsgType::kAdminReply, request_id, chunk.Encode(), -1, MSG_DONTWAIT);
+      if (!IsErrno(sent, EAGAIN)) break;
+      pollfd pfd{sock, POLLOUT, 0};
+      poll(&pfd, 1, 1000);
+    }
+    if (!sent.ok()) return Close(id);
+    if (chunk.last) break;
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -14,6 +15,7 @@
 #include "tlsd/control/sealed_state.h"
 #include "tlsd/handshaker/client_tls.h"
 #include "tlsd/handshaker/connector.h"
+#include "tlsd/supervisor/admin.h"
 #include "tlsd/supervisor/backends.h"
 
 namespace tlsd {
@@ -32,13 +34,17 @@ using ClientProfiles = std::vector<std::unique_ptr<ClientTls>>;
 //    patterns (else ERROR EACCES, logged); then the Connector sets the
 //    connection up and answers CONNECT_REPLY (+ the socket) or ERROR with the
 //    same request id. Any number per peer, answered in completion order.
+//  - ADMIN_REQUEST{command}: root or a member of [global] admin_group only
+//    (else ERROR EACCES, logged); answered with ADMIN_REPLY chunks holding
+//    Admin's JSON. Any number per peer.
 // A peer that sends anything malformed is closed; nothing else is affected.
 class ControlService {
  public:
   // Create serves `listener` (a listening SOCK_SEQPACKET socket).
   static absl::StatusOr<std::unique_ptr<ControlService>> Create(
       UniqueFd listener, Backends& backends, const Sealer& sealer,
-      const ControlRecordPolicy& policy, const ClientProfiles& profiles, Connector& connector);
+      const ControlRecordPolicy& policy, const ClientProfiles& profiles, Connector& connector,
+      Admin& admin, std::optional<uint32_t> admin_gid, GlobalMetrics& metrics);
   // fd is readable when OnReady has work; add it to an event loop.
   int fd() const { return epoll_.get(); }
   // OnReady accepts new peers and handles their frames, without blocking.
@@ -51,17 +57,22 @@ class ControlService {
   };
   ControlService(UniqueFd listener, UniqueFd epoll, Backends& backends, const Sealer& sealer,
                  const ControlRecordPolicy& policy, const ClientProfiles& profiles,
-                 Connector& connector)
+                 Connector& connector, Admin& admin, std::optional<uint32_t> admin_gid,
+                 GlobalMetrics& metrics)
       : listener_(std::move(listener)),
         epoll_(std::move(epoll)),
         backends_(backends),
         sealer_(sealer),
         policy_(policy),
         profiles_(profiles),
-        connector_(connector) {}
+        connector_(connector),
+        admin_(admin),
+        admin_gid_(admin_gid),
+        metrics_(metrics) {}
   void OnHello(uint64_t id, Frame& frame);
   void OnConnect(uint64_t id, Frame& frame);
   void OnControlRecord(uint64_t id, Frame& frame);
+  void OnAdmin(uint64_t id, Frame& frame);
   void Accept();
   void OnPeer(uint64_t id);
   void Refuse(uint64_t id, int code, const std::string& why);
@@ -74,6 +85,9 @@ class ControlService {
   const ControlRecordPolicy& policy_;
   const ClientProfiles& profiles_;
   Connector& connector_;
+  Admin& admin_;
+  const std::optional<uint32_t> admin_gid_;
+  GlobalMetrics& metrics_;
   absl::flat_hash_map<uint64_t, Peer> peers_;
   uint64_t next_id_ = 1;
 };

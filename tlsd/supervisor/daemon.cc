@@ -22,8 +22,11 @@
 #include "tlsd/handshaker/engine.h"
 #include "tlsd/keyholder/client.h"
 #include "tlsd/sandbox/seccomp_policy.h"
+#include "tlsd/supervisor/admin.h"
 #include "tlsd/supervisor/control_service.h"
 #include "tlsd/supervisor/listeners.h"
+#include "tlsd/supervisor/metrics_server.h"
+#include "tlsd/supervisor/metrics_text.h"
 #include "tlsd/supervisor/reload.h"
 #include "tlsd/tls/ktls.h"
 
@@ -253,6 +256,21 @@ int RunDaemon(Config config, unsigned threads_override) {
     TLSD_LOG(Error) << "control socket: " << control.status().message();
     return kExitOsErr;
   }
+  UniqueFd metrics_listener;
+  if (global.metrics_address.has_value() || !global.metrics_socket_path.empty()) {
+    if (!global.metrics_socket_path.empty()) {
+      if (absl::Status s = MakeParentDir(global.metrics_socket_path); !s.ok()) {
+        TLSD_LOG(Error) << s.message();
+        return kExitOsErr;
+      }
+    }
+    absl::StatusOr<UniqueFd> fd = MetricsServer::Bind(global);
+    if (!fd.ok()) {
+      TLSD_LOG(Error) << "metrics_listen " << global.metrics_text << ": " << fd.status().message();
+      return kExitOsErr;
+    }
+    metrics_listener = std::move(*fd);
+  }
   if (!KernelHasTlsUlp()) {
     TLSD_LOG(Notice) << "kernel has no TLS ULP (CONFIG_TLS): services with ktls = prefer relay "
                         "in user space; services with ktls = require refuse connections";
@@ -287,9 +305,14 @@ int RunDaemon(Config config, unsigned threads_override) {
   Engine* relay_engine = engines[0].get();
   auto connector = std::make_unique<Connector>(
       *rt, [relay_engine](Engine::OutgoingRelay r) { relay_engine->AdoptRelay(std::move(r)); });
+  std::string listening;
+  for (const Listener& l : rt->listeners) {
+    absl::StrAppend(&listening, listening.empty() ? "" : " ", l.description);
+  }
+  Admin admin(*rt, *keys, listening);
   absl::StatusOr<std::unique_ptr<ControlService>> control_service =
       ControlService::Create(std::move(*control), *rt->backends, *rt->sealer, rt->control_policy,
-                             rt->client_profiles, *connector);
+                             rt->client_profiles, *connector, admin, global.admin_gid, rt->metrics);
   if (!control_service.ok()) {
     TLSD_LOG(Error) << control_service.status().message();
     return kExitOsErr;
@@ -301,14 +324,28 @@ int RunDaemon(Config config, unsigned threads_override) {
     return kExitOsErr;
   }
 
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (metrics_listener.valid()) {
+    const Runtime* r = rt.get();
+    absl::StatusOr<std::unique_ptr<MetricsServer>> m =
+        MetricsServer::Create(std::move(metrics_listener), [r] { return RenderPrometheus(*r); });
+    if (!m.ok()) {
+      TLSD_LOG(Error) << m.status().message();
+      return kExitOsErr;
+    }
+    metrics_server = std::move(*m);
+    MetricsServer* ms = metrics_server.get();
+    if (absl::Status s = engines[0]->AddExternal(ms->fd(), [ms] { ms->OnReady(); }); !s.ok()) {
+      TLSD_LOG(Error) << s.message();
+      return kExitOsErr;
+    }
+    TLSD_LOG(Info) << "metrics on " << global.metrics_text << " (GET /metrics)";
+  }
+
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (auto& engine : engines) {
     threads.emplace_back([&engine, &stop] { engine->Run(stop); });
-  }
-  std::string listening;
-  for (const Listener& l : rt->listeners) {
-    absl::StrAppend(&listening, listening.empty() ? "" : " ", l.description);
   }
   TLSD_LOG(Notice) << "tlsd ready: " << rt->services.size() << " service(s), " << rt->num_threads
                    << " handshake thread(s), listening on " << listening << ", control socket "
@@ -318,16 +355,7 @@ int RunDaemon(Config config, unsigned threads_override) {
 
   int sig;
   while ((sig = WaitForSignal(stop_signals, engines, *keys)) == SIGHUP) {
-    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
-    absl::StatusOr<std::string> reloaded = Reload(*rt, *keys);
-    if (reloaded.ok()) {
-      TLSD_LOG(Notice) << *reloaded;
-    } else {
-      TLSD_LOG(Error) << "reload refused: " << reloaded.status().message()
-                      << "; still serving the previous configuration";
-    }
-    sd_notifyf(0, "READY=1\nSTATUS=serving %zu service(s) on %s%s", rt->services.size(),
-               listening.c_str(), reloaded.ok() ? "" : " (last reload refused)");
+    (void)admin.Reload();  // logged and reported to systemd there
   }
   if (sig == 0) {
     TLSD_LOG(Error) << "key holder (pid " << keys->pid() << ") " << keys->DeathReason()

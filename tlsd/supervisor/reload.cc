@@ -78,27 +78,33 @@ std::string RestartOnlyChange(const Config& running, const Config& next) {
   return "";
 }
 
-absl::StatusOr<std::string> Reload(Runtime& rt, PrivateKeys& keys) {
+absl::StatusOr<PreparedReload> PrepareReload(const Runtime& rt, PrivateKeys& keys) {
   absl::StatusOr<Config> next = LoadConfigFile(rt.config.source);
   if (!next.ok()) return next.status();
   if (std::string change = RestartOnlyChange(rt.config, *next); !change.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(change, ": that needs a restart, not a reload"));
   }
-  // Build everything first: a failure leaves every service as it was.
-  std::vector<std::shared_ptr<const ServiceTls>> built;
-  size_t certificates = 0;
+  PreparedReload prepared;
   for (size_t i = 0; i < next->services.size(); ++i) {
     std::shared_ptr<const ServiceTls> running = rt.services[i]->Tls();
     absl::StatusOr<std::unique_ptr<ServiceTls>> tls =
         ServiceTls::Create(next->services[i], next->source, keys, running.get());
     if (!tls.ok()) return tls.status();
-    built.push_back(std::move(*tls));
-    certificates += next->services[i].certificates.size();
+    prepared.services.push_back(std::move(*tls));
+    prepared.certificates += next->services[i].certificates.size();
   }
-  for (size_t i = 0; i < built.size(); ++i) rt.services[i]->SetTls(std::move(built[i]));
-  return absl::StrCat("reloaded ", rt.config.source, ": ", built.size(), " service(s), ",
-                      certificates, " certificate(s)");
+  return prepared;
+}
+
+absl::StatusOr<std::string> Reload(Runtime& rt, PrivateKeys& keys) {
+  absl::StatusOr<PreparedReload> prepared = PrepareReload(rt, keys);
+  if (!prepared.ok()) return prepared.status();
+  for (size_t i = 0; i < prepared->services.size(); ++i) {
+    rt.services[i]->SetTls(std::move(prepared->services[i]));
+  }
+  return absl::StrCat("reloaded ", rt.config.source, ": ", prepared->services.size(),
+                      " service(s), ", prepared->certificates, " certificate(s)");
 }
 
 }  // namespace tlsd

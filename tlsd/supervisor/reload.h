@@ -13,7 +13,9 @@
 // parse or whose certificates or keys do not load. A refused reload changes
 // nothing; tlsd goes on with what it had.
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tlsd/config/config.h"
@@ -26,8 +28,19 @@ namespace tlsd {
 // `next` that a reload cannot apply, or returns "" if there is none.
 std::string RestartOnlyChange(const Config& running, const Config& next);
 
-// Reload re-reads rt.config.source, builds every service's new contexts with
-// `keys`, and swaps them all, or none. Returns a summary for the log.
+// A reload's new contexts: built and checked, not yet in force.
+struct PreparedReload {
+  std::vector<std::shared_ptr<const ServiceTls>> services;  // by service index
+  size_t certificates = 0;
+};
+
+// PrepareReload does everything a reload checks - re-reads rt.config.source,
+// refuses restart-only changes, builds every service's contexts with `keys`
+// - and applies nothing (tlsctl check-config stops here).
+absl::StatusOr<PreparedReload> PrepareReload(const Runtime& rt, PrivateKeys& keys);
+
+// Reload prepares and then swaps every service's contexts, all or none.
+// Returns a summary for the log.
 absl::StatusOr<std::string> Reload(Runtime& rt, PrivateKeys& keys);
 
 }  // namespace tlsd

@@ -201,6 +201,7 @@ std::string BinaryPath(absl::string_view name) {
   }
   if (name == "tlsd") return TLSD_IT_TLSD_BIN;
   if (name == "tlsd-demo-backend") return TLSD_IT_DEMO_BACKEND_BIN;
+  if (name == "tlsctl") return TLSD_IT_TLSCTL_BIN;
   return std::string(name);
 }
 
