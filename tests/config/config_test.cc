@@ -271,7 +271,7 @@ socket = "/s"
 // here, which makes it show up in review of the docs.
 constexpr absl::string_view kAllKeys[] = {
     // [global]
-    "threads", "control_socket", "state_dir", "user", "log_level",
+    "threads", "control_socket", "state_dir", "user", "log_level", "admin_group", "metrics_listen",
     // [[service]]
     "name", "listen", "systemd_socket", "min_version", "max_version", "tls12_ciphers",
     "tls13_ciphersuites", "alpn", "client_auth", "client_ca", "session_tickets", "ticket_key_file",
@@ -806,6 +806,58 @@ TEST(LoadConfigFileTest, MissingFileIsNotFound) {
   EXPECT_EQ(config.status().message(),
             "/nonexistent/tlsd-config-test.toml: cannot read: No such file or "
             "directory");
+}
+
+// --- [global] admin_group and metrics_listen. --------------------------------
+
+// Global parses `global_lines` (starting on line 2) in front of a valid
+// service and backend.
+absl::StatusOr<Config> Global(const std::string& global_lines) {
+  return ParseConfig(absl::StrCat("[global]\n", global_lines,
+                                  "\n[[service]]\nname = \"web\"\nlisten = [\"127.0.0.1:8443\"]\n"
+                                  "backend = \"app\"\n[[service.certificate]]\n"
+                                  "cert = \"/c.pem\"\nkey = \"/k.pem\"\n"
+                                  "[[backend]]\nname = \"app\"\nmode = \"pull\"\n"
+                                  "allow_uids = [0]\n"),
+                     "t.toml");
+}
+
+TEST(GlobalAdminMetricsTest, DefaultsAreRootOnlyAndNoMetrics) {
+  absl::StatusOr<Config> c = Global("");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->global.admin_gid.has_value());
+  EXPECT_FALSE(c->global.metrics_address.has_value());
+  EXPECT_EQ(c->global.metrics_socket_path, "");
+}
+
+TEST(GlobalAdminMetricsTest, AcceptsGroupsAndLoopbackOrUnixMetrics) {
+  absl::StatusOr<Config> c = Global("admin_group = \"root\"\nmetrics_listen = \"127.0.0.1:9410\"");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->global.admin_gid, 0u);
+  ASSERT_TRUE(c->global.metrics_address.has_value());
+  EXPECT_EQ(c->global.metrics_address->port, 9410);
+  c = Global("admin_group = 4242\nmetrics_listen = \"[::1]:9410\"");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->global.admin_gid, 4242u);
+  EXPECT_EQ(c->global.metrics_address->host, "::1");
+  c = Global("metrics_listen = \"/run/tlsd/metrics.sock\"");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->global.metrics_socket_path, "/run/tlsd/metrics.sock");
+  EXPECT_FALSE(c->global.metrics_address.has_value());
+}
+
+TEST(GlobalAdminMetricsTest, ErrorsNameTheLineAndTheProblem) {
+  EXPECT_EQ(Global("metrics_listen = \"0.0.0.0:9410\"").status().message(),
+            "t.toml:2: metrics_listen '0.0.0.0:9410' must be a loopback address "
+            "(127.0.0.1:PORT, [::1]:PORT) or an absolute unix socket path");
+  EXPECT_EQ(Global("\nmetrics_listen = \"*:9410\"").status().message(),
+            "t.toml:3: metrics_listen '*:9410' must be a loopback address "
+            "(127.0.0.1:PORT, [::1]:PORT) or an absolute unix socket path");
+  EXPECT_THAT(
+      std::string(Global("admin_group = \"no-such-group-tlsd\"").status().message()),
+      ::testing::HasSubstr("t.toml:2: admin_group entry 'no-such-group-tlsd': no such group"));
+  EXPECT_THAT(std::string(Global("admin_group = [1]").status().message()),
+              ::testing::StartsWith("t.toml:2: admin_group must be a group name or number, got "));
 }
 
 TEST(LoadConfigFileTest, ErrorsNameThePath) {

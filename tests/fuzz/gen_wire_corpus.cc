@@ -95,5 +95,10 @@ int main(int argc, char** argv) {
   ok &= Write(dir, "payload_error", error);
   ok &= Write(dir, "payload_connection_v4", v4);
   ok &= Write(dir, "payload_connection_v6_cert", v6);
+  const std::vector<uint8_t> admin = AdminRequest{AdminCommand::kStatus}.Encode();
+  const std::vector<uint8_t> reply = AdminReplyChunk{true, "{\"ok\":true}"}.Encode();
+  ok &= Write(dir, "frame_admin_request", EncodeFrame(MsgType::kAdminRequest, 5, admin));
+  ok &= Write(dir, "frame_admin_reply", EncodeFrame(MsgType::kAdminReply, 5, reply));
+  ok &= Write(dir, "payload_admin_reply", reply);
   return ok ? 0 : 1;
 }

@@ -58,6 +58,19 @@ void DecodeMessages(absl::Span<const uint8_t> in) {
     RequireRejected(h.status());
   }
 
+  if (absl::StatusOr<AdminRequest> a = AdminRequest::Decode(in); a.ok()) {
+    FUZZ_REQUIRE(SameBytes(a->Encode(), in));
+  } else {
+    RequireRejected(a.status());
+  }
+
+  if (absl::StatusOr<AdminReplyChunk> a = AdminReplyChunk::Decode(in); a.ok()) {
+    FUZZ_REQUIRE(a->data.size() <= kMaxAdminChunk);
+    FUZZ_REQUIRE(SameBytes(a->Encode(), in));
+  } else {
+    RequireRejected(a.status());
+  }
+
   if (absl::StatusOr<ErrorMsg> e = ErrorMsg::Decode(in); e.ok()) {
     FUZZ_REQUIRE(e->code >= 1 && e->code <= 4095);
     FUZZ_REQUIRE(e->message.size() <= 1024);

@@ -255,7 +255,7 @@ TEST(FrameTest, GoldenEncoding) {
 
 TEST(FrameTest, RoundTripsEveryType) {
   const std::vector<uint8_t> payload = {1, 2, 3, 4, 5};
-  for (uint16_t t = 1; t <= 8; ++t) {
+  for (uint16_t t = 1; t <= 10; ++t) {
     SCOPED_TRACE(t);
     ASSERT_TRUE(IsKnownMsgType(t));
     const MsgType type = static_cast<MsgType>(t);
@@ -297,7 +297,8 @@ TEST(FrameTest, RejectsEveryTruncatedHeader) {
 
 TEST(FrameTest, MsgTypeNamesAndRange) {
   EXPECT_FALSE(IsKnownMsgType(0));
-  EXPECT_FALSE(IsKnownMsgType(9));
+  EXPECT_FALSE(IsKnownMsgType(11));
+  EXPECT_STREQ(MsgTypeName(MsgType::kAdminReply), "ADMIN_REPLY");
   EXPECT_FALSE(IsKnownMsgType(0xffff));
   EXPECT_STREQ(MsgTypeName(MsgType::kHello), "HELLO");
   EXPECT_STREQ(MsgTypeName(MsgType::kConnection), "CONNECTION");
@@ -335,6 +336,42 @@ TEST(HelloTest, RejectsEveryTruncation) {
     SCOPED_TRACE(len);
     ExpectInvalid(Hello::Decode(absl::MakeConstSpan(wire.data(), len)).status(),
                   "HELLO: malformed");
+  }
+}
+
+TEST(AdminRequestTest, GoldenEncodingAndRejects) {
+  EXPECT_EQ(AdminRequest{AdminCommand::kCerts}.Encode(), Bytes().U8(4).Take());
+  absl::StatusOr<AdminRequest> back = AdminRequest::Decode(Bytes().U8(2).Take());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->command, AdminCommand::kReload);
+  EXPECT_EQ(std::string(AdminCommandName(back->command)), "reload");
+  ExpectInvalid(AdminRequest::Decode(Bytes().Take()).status(), "ADMIN_REQUEST: malformed");
+  ExpectInvalid(AdminRequest::Decode(Bytes().U8(1).U8(0).Take()).status(),
+                "ADMIN_REQUEST: malformed");
+  ExpectInvalid(AdminRequest::Decode(Bytes().U8(0).Take()).status(),
+                "ADMIN_REQUEST: unknown command 0");
+  ExpectInvalid(AdminRequest::Decode(Bytes().U8(5).Take()).status(),
+                "ADMIN_REQUEST: unknown command 5");
+}
+
+TEST(AdminReplyChunkTest, GoldenEncodingRoundTripAndRejects) {
+  const AdminReplyChunk chunk{true, "{\"ok\":true}"};
+  EXPECT_EQ(chunk.Encode(), Bytes().U8(1).Str16("{\"ok\":true}").Take());
+  absl::StatusOr<AdminReplyChunk> back = AdminReplyChunk::Decode(chunk.Encode());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->last);
+  EXPECT_EQ(back->data, chunk.data);
+  ExpectInvalid(AdminReplyChunk::Decode(Bytes().U8(2).Str16("x").Take()).status(),
+                "ADMIN_REPLY: bad last flag");
+  ExpectInvalid(
+      AdminReplyChunk::Decode(Bytes().U8(0).Str16(std::string(kMaxAdminChunk + 1, 'x')).Take())
+          .status(),
+      "ADMIN_REPLY: chunk too long");
+  const std::vector<uint8_t> wire = chunk.Encode();
+  for (size_t len = 0; len < wire.size(); ++len) {
+    SCOPED_TRACE(len);
+    ExpectInvalid(AdminReplyChunk::Decode(absl::MakeConstSpan(wire.data(), len)).status(),
+                  "ADMIN_REPLY: malformed");
   }
 }
 
@@ -637,8 +674,8 @@ const RejectCase kRejectCases[] = {
      "unsupported wire version 2 (want 1)"},
     {"FrameType0", Decoder::kFrame, [] { return RawFrame(1, 0, 0, 0, ""); },
      "unknown message type 0"},
-    {"FrameType9", Decoder::kFrame, [] { return RawFrame(1, 9, 0, 0, ""); },
-     "unknown message type 9"},
+    {"FrameType11", Decoder::kFrame, [] { return RawFrame(1, 11, 0, 0, ""); },
+     "unknown message type 11"},
     {"FrameTypeFFFF", Decoder::kFrame, [] { return RawFrame(1, 0xffff, 0, 0, ""); },
      "unknown message type 65535"},
     {"FramePayloadLenTooLarge", Decoder::kFrame, [] { return RawFrame(1, 1, 0, 3, "ab"); },

@@ -422,6 +422,8 @@ class Parser {
   absl::StatusOr<std::vector<const toml::table*>> ReadTableArray(const Entry& e,
                                                                  absl::string_view header) const;
   absl::StatusOr<std::vector<uint32_t>> ReadIds(const Entry& e, IdKind kind) const;
+  // ReadId: one user or group id, by name (looked up) or number.
+  absl::StatusOr<uint32_t> ReadId(const Entry& e, IdKind kind) const;
   // ReadGroup: one group, by name or number.
   absl::StatusOr<uint32_t> ReadGroup(const Entry& e) const;
   absl::StatusOr<ParsedListen> ParseListen(absl::string_view text, int line) const;
@@ -643,51 +645,52 @@ absl::StatusOr<std::vector<uint32_t>> Parser::ReadIds(const Entry& e, IdKind kin
   std::vector<uint32_t> ids;
   for (const toml::node& element : *a) {
     const int line = LineOf(element);
-    if (const auto* i = element.as_integer()) {
-      if (i->get() < 0 || i->get() > kMaxId) {
-        return Error(line, absl::StrCat(e.key, " entry ", i->get(), " is not a valid ", what,
-                                        " id (0 to ", kMaxId, ")"));
-      }
-      ids.push_back(static_cast<uint32_t>(i->get()));
-      continue;
-    }
-    if (!element.is_string()) {
+    if (!element.is_integer() && !element.is_string()) {
       return Error(line, absl::StrCat(e.key, " entries must be ", what, " names or numbers, got ",
                                       Describe(element)));
     }
-    TLSD_ASSIGN_OR_RETURN(std::string name, ReadString(Entry{e.key, &element, line, 0}));
-    // An NSS failure keeps its errno's status code (e.g. kUnavailable for
-    // EAGAIN), so a caller can tell "try again" from "fix the config".
-    TLSD_ASSIGN_OR_RETURN(std::optional<uint32_t> id,
-                          LookupId(kind, name,
-                                   absl::StrCat(source_, ":", line, ": ", e.key, " entry ",
-                                                Quote(name), ": cannot look up ", what)));
-    if (!id.has_value()) {
-      uint32_t unused;
-      // "1000" in quotes is a name, not a number; say so rather than leave
-      // the admin staring at a user that obviously exists.
-      const bool numeric = absl::SimpleAtoi(name, &unused);
-      return Error(line, absl::StrCat(e.key, " entry ", Quote(name), ": no such ", what,
-                                      numeric ? " (write numeric ids without "
-                                                "quotes)"
-                                              : ""));
-    }
-    ids.push_back(*id);
+    TLSD_ASSIGN_OR_RETURN(uint32_t id, ReadId(Entry{e.key, &element, line, 0}, kind));
+    ids.push_back(id);
   }
   return ids;
 }
 
+absl::StatusOr<uint32_t> Parser::ReadId(const Entry& e, IdKind kind) const {
+  const absl::string_view what = kind == IdKind::kUser ? "user" : "group";
+  const int line = e.line;
+  if (const auto* i = e.value->as_integer()) {
+    if (i->get() < 0 || i->get() > kMaxId) {
+      return Error(line, absl::StrCat(e.key, " entry ", i->get(), " is not a valid ", what,
+                                      " id (0 to ", kMaxId, ")"));
+    }
+    return static_cast<uint32_t>(i->get());
+  }
+  TLSD_ASSIGN_OR_RETURN(std::string name, ReadString(e));
+  // An NSS failure keeps its errno's status code (e.g. kUnavailable for
+  // EAGAIN), so a caller can tell "try again" from "fix the config".
+  TLSD_ASSIGN_OR_RETURN(std::optional<uint32_t> id,
+                        LookupId(kind, name,
+                                 absl::StrCat(source_, ":", line, ": ", e.key, " entry ",
+                                              Quote(name), ": cannot look up ", what)));
+  if (!id.has_value()) {
+    uint32_t unused;
+    // "1000" in quotes is a name, not a number; say so rather than leave
+    // the admin staring at a user that obviously exists.
+    const bool numeric = absl::SimpleAtoi(name, &unused);
+    return Error(line, absl::StrCat(e.key, " entry ", Quote(name), ": no such ", what,
+                                    numeric ? " (write numeric ids without "
+                                              "quotes)"
+                                            : ""));
+  }
+  return *id;
+}
+
 absl::StatusOr<uint32_t> Parser::ReadGroup(const Entry& e) const {
-  // The same rules as one allow_gids entry, and the same messages.
-  toml::array one;
-  one.push_back(*e.value);
-  const Entry as_array{e.key, &one, e.line, e.column};
   if (!e.value->is_integer() && !e.value->is_string()) {
     return Error(e.line,
                  absl::StrCat(e.key, " must be a group name or number, got ", Describe(*e.value)));
   }
-  TLSD_ASSIGN_OR_RETURN(std::vector<uint32_t> ids, ReadIds(as_array, IdKind::kGroup));
-  return ids.front();
+  return ReadId(e, IdKind::kGroup);
 }
 
 absl::StatusOr<ParsedListen> Parser::ParseListen(absl::string_view text, int line) const {
