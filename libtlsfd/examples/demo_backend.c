@@ -3,6 +3,7 @@
  *   tlsd-demo-backend --control PATH --backend NAME [--echo]   (pull)
  *   tlsd-demo-backend --listen PATH [--mode OCTAL] [--echo]    (push)
  *   tlsd-demo-backend --systemd NAME [--echo]                  (push, socket-activated)
+ *   tlsd-demo-backend --help | --version
  *
  * For each connection tlsd hands over (one thread each, at most 256 at a
  * time), it reads an HTTP/1.x request header and answers 200 OK with the
@@ -10,8 +11,9 @@
  * closes. With --echo it instead prints the metadata to stderr as one line
  * and echoes every byte back until the client's end of stream.
  *
- * Exit status: 64 for a usage error, 1 for a runtime error (with a message on
- * stderr). It runs until killed otherwise.
+ * Exit status: 0 for --help and --version (on stdout), 64 for a usage error,
+ * 1 for a runtime error (with a message on stderr). It runs until killed
+ * otherwise.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -38,15 +40,21 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_active = 0;
 
+static void print_usage(FILE* out) {
+  fprintf(out, "usage: " PROG
+               " --control PATH --backend NAME [--echo]\n"
+               "       " PROG
+               " --listen PATH [--mode OCTAL] [--echo]\n"
+               "       " PROG
+               " --systemd NAME [--echo]\n"
+               "       " PROG " --help | --version\n");
+}
+
 static void usage(const char* why) {
   if (why != NULL) {
     fprintf(stderr, PROG ": %s\n", why);
   }
-  fprintf(stderr, "usage: " PROG
-                  " --control PATH --backend NAME [--echo]\n"
-                  "       " PROG
-                  " --listen PATH [--mode OCTAL] [--echo]\n"
-                  "       " PROG " --systemd NAME [--echo]\n");
+  print_usage(stderr);
   exit(EXIT_USAGE);
 }
 
@@ -268,7 +276,12 @@ int main(int argc, char** argv) {
       g_echo = 1;
       continue;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      usage(NULL);
+      print_usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+      /* The demo ships with the library: its version is libtlsfd's. */
+      printf(PROG " %s\n", tlsfd_version());
+      return 0;
     } else {
       fprintf(stderr, PROG ": unknown argument '%s'\n", a);
       usage(NULL);
