@@ -1,5 +1,5 @@
 // tlsd — privilege-separated TLS termination with kernel TLS handoff.
-// See docs/tlsd.8.md for the command line and exit codes.
+// See docs/man/tlsd.8 for the command line and exit codes.
 
 #include <getopt.h>
 #include <stdio.h>
@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   std::string check_path;
   unsigned threads = 0;
   tlsd::LogLevel level = tlsd::LogLevel::kInfo;
+  bool level_given = false;  // --log-level wins over [global] log_level
   int opt;
   while ((opt = getopt_long(argc, argv, "c:t:hV", kOptions, nullptr)) != -1) {
     switch (opt) {
@@ -116,6 +117,7 @@ int main(int argc, char** argv) {
           fprintf(stderr, "tlsd: unknown --log-level '%s'\n", optarg);
           return tlsd::kExitUsage;
         }
+        level_given = true;
         break;
       case 'h':
         Usage(stdout);
@@ -140,6 +142,11 @@ int main(int argc, char** argv) {
   if (!config.ok()) {
     TLSD_LOG(Error) << config.status().message();
     return tlsd::kExitConfig;
+  }
+  if (!level_given) {
+    // The config's values were checked by ParseConfig, so this cannot fail.
+    (void)ParseLogLevel(config->global.log_level, &level);
+    tlsd::SetMinLogLevel(level);
   }
   return tlsd::RunDaemon(std::move(*config), threads);
 }

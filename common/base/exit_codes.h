@@ -3,7 +3,7 @@
 
 namespace tlsd {
 
-// Exit codes of tlsd and tls-wrap, documented in docs/tlsd.8.md. Chosen to
+// Exit codes of tlsd and tls-wrap, documented in docs/man/tlsd.8. Chosen to
 // follow sysexits(3) where one fits, so supervisors can tell a bad config
 // (do not restart) from a transient failure.
 inline constexpr int kExitOk = 0;

@@ -96,7 +96,7 @@ typedef struct tlsfd_conn tlsfd_conn;
  * ------------------------------------------------------------------------- */
 
 /* tlsfd_server_subscribe connects to tlsd's control socket at
- * `control_socket` (an AF_UNIX SOCK_SEQPACKET path, e.g. /run/tlsd/control),
+ * `control_socket` (an AF_UNIX SOCK_SEQPACKET path, e.g. /run/tlsd/control.sock),
  * subscribes to the connections of `backend` (a backend name from tlsd's
  * configuration: 1..64 of [A-Za-z0-9_.-]) and waits up to 10 seconds for
  * tlsd's answer. tlsd checks the caller's uid/gid (SO_PEERCRED) against the

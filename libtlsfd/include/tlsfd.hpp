@@ -3,7 +3,7 @@
 // errno values.
 //
 //   tlsfd::Server server;
-//   if (int rc = tlsfd::Server::Subscribe("/run/tlsd/control", "web", &server); rc < 0) {
+//   if (int rc = tlsfd::Server::Subscribe("/run/tlsd/control.sock", "web", &server); rc < 0) {
 //     std::fprintf(stderr, "subscribe: %s\n", tlsfd_last_error());
 //     return 1;
 //   }

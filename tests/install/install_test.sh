@@ -90,6 +90,9 @@ expected=(
   "$docdir/tls-wrap.md"
   "$docdir/reload.md"
   "$docdir/privilege-separation.md"
+  "$docdir/config.md"
+  "$docdir/metrics.md"
+  "$docdir/process-model.md"
   # man pages
   "$mandir/man1/tls-wrap.1"
   "$mandir/man3/libtlsfd.3"

@@ -45,6 +45,12 @@ struct Conn {
   // A PROXY protocol service: the header comes first (ssl is null until it
   // has been read); bytes of an incomplete header read so far.
   bool awaiting_proxy = false;
+  // Accepted, nothing received yet (Engine::waiting_).
+  bool waiting = false;
+  // First bytes received while the service was at its bound (Engine::ready_).
+  bool parked = false;
+  // Holds one of the service's handshake slots (in_handshake_).
+  bool counted = false;
   std::vector<uint8_t> proxy_bytes;
   // Counted by the service's SourceLimiter until the handshake ends (under
   // the socket's address, before any PROXY header replaced it).
@@ -105,6 +111,11 @@ absl::Status Engine::Init() {
   epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_.valid()) return ErrnoToStatus(errno, "epoll_create1");
   in_handshake_.assign(rt_.services.size(), 0);
+  ready_.resize(rt_.services.size());
+  // Silent connections may use this thread's share of the fd limit, less a
+  // reserve for backends, the control socket and relays' socketpairs.
+  const uint64_t usable = rt_.fd_limit > 1024 ? rt_.fd_limit - 512 : rt_.fd_limit / 2;
+  max_waiting_ = std::max<size_t>(64, usable / std::max(1u, rt_.num_threads));
   handshake_limit_.resize(rt_.services.size());
   for (const auto& s : rt_.services) {
     // Each thread takes its share of the service's bound, at least one.
@@ -215,6 +226,7 @@ void Engine::Run(const std::atomic<bool>& stop) {
     absl::Duration wait = absl::Milliseconds(500);  // notice `stop` promptly
     if (!deadlines_.empty()) wait = std::min(wait, deadlines_.begin()->first - now);
     if (!queued_.empty()) wait = std::min(wait, kQueueRetryInterval);
+    if (accept_backoff_until_ > now) wait = std::min(wait, accept_backoff_until_ - now);
     int timeout_ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(wait) + 1);
     int n = epoll_wait(epoll_.get(), events, 64, timeout_ms);
     if (n < 0 && errno != EINTR) {
@@ -237,7 +249,12 @@ void Engine::Run(const std::atomic<bool>& stop) {
       if (it == conns_.end()) continue;  // finished earlier in this batch
       Conn& c = *it->second;
       if (c.state == Conn::State::kHandshake) {
-        if (c.awaiting_proxy) {
+        if (c.waiting) {
+          OnFirstBytes(c);
+        } else if (c.parked) {
+          // No interest is set while parked: a hang-up or an error.
+          Finish(c, Outcome::kClosed, "client left while waiting for a handshake slot", true);
+        } else if (c.awaiting_proxy) {
           ReadProxyHeader(c);
         } else {
           DriveHandshake(c);
@@ -252,6 +269,7 @@ void Engine::Run(const std::atomic<bool>& stop) {
     }
     if (!queued_.empty()) RetryQueued();
     ExpireDeadlines(absl::Now());
+    AdmitReady();
     if (draining_.load() && !accepting_stopped_) {
       // The listening sockets stay open (systemd or the next process has
       // them); the kernel queues new clients while this one winds down.
@@ -286,9 +304,16 @@ void Engine::OnListener(size_t index) {
   const Listener& l = rt_.listeners[index];
   for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
     if (in_handshake_[l.service->index] >= handshake_limit_[l.service->index]) return;
+    if (num_waiting_ >= max_waiting_) EvictOldestWaiting();
     int fd = accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      if ((errno == EMFILE || errno == ENFILE) && EvictOldestWaiting()) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // The connection stays in the backlog; stop the level-triggered
+        // listener from waking us in a loop until something frees up.
+        accept_backoff_until_ = absl::Now() + absl::Milliseconds(100);
+      }
       // EMFILE/ENFILE/ENOBUFS: the connection waits in the backlog; say so.
       TLSD_LOG(Warning) << "accept on " << l.description << ": " << strerror(errno);
       return;
@@ -328,8 +353,6 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   c->tls = l.service->Tls();
   Conn& ref = *c;
   conns_.emplace(c->id, std::move(c));
-  ++in_handshake_[ref.service->index];
-  ref.metrics->HandshakeStarted();
   ArmDeadline(ref, ref.accepted + absl::Milliseconds(ref.service->config->handshake_timeout_ms));
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -339,12 +362,96 @@ void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
     return;
   }
   ref.tcp_events = EPOLLIN;
-  if (ref.service->config->proxy_protocol) {
-    ref.awaiting_proxy = true;
-    ReadProxyHeader(ref);  // often already there, like the ClientHello
+  ref.waiting = true;
+  waiting_.push_back(ref.id);
+  ++num_waiting_;
+  ref.metrics->WaitingStarted();
+  if (waiting_.size() > 2 * num_waiting_ + 64) {
+    // Drop the ids of connections that moved on, keeping the order.
+    std::deque<uint64_t> still;
+    for (uint64_t id : waiting_) {
+      auto it = conns_.find(id);
+      if (it != conns_.end() && it->second->waiting) still.push_back(id);
+    }
+    waiting_.swap(still);
+  }
+  OnFirstBytes(ref);  // the ClientHello (or PROXY header) is often already there
+}
+
+void Engine::OnFirstBytes(Conn& c) {
+  char byte;
+  const ssize_t n = recv(c.tcp.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    Finish(c, Outcome::kClosed,
+           n == 0 ? "the client closed without sending anything" : strerror(errno), true);
     return;
   }
-  BeginTls(ref);
+  StopWaiting(c);
+  const size_t s = c.service->index;
+  if (in_handshake_[s] >= handshake_limit_[s]) {
+    c.parked = true;
+    SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), 0);
+    c.tcp_events = 0;
+    ready_[s].push_back(c.id);
+    return;
+  }
+  Admit(c);
+}
+
+void Engine::Admit(Conn& c) {
+  c.counted = true;
+  ++in_handshake_[c.service->index];
+  c.metrics->HandshakeStarted();
+  if (c.service->config->proxy_protocol) {
+    c.awaiting_proxy = true;
+    ReadProxyHeader(c);
+    return;
+  }
+  BeginTls(c);
+}
+
+void Engine::AdmitReady() {
+  for (size_t s = 0; s < ready_.size(); ++s) {
+    while (!ready_[s].empty() && in_handshake_[s] < handshake_limit_[s]) {
+      const uint64_t id = ready_[s].front();
+      ready_[s].pop_front();
+      auto it = conns_.find(id);
+      if (it == conns_.end() || !it->second->parked) continue;
+      Conn& c = *it->second;
+      c.parked = false;
+      SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), EPOLLIN);
+      c.tcp_events = EPOLLIN;
+      Admit(c);
+    }
+  }
+}
+
+void Engine::StopWaiting(Conn& c) {
+  if (!c.waiting) return;
+  c.waiting = false;
+  --num_waiting_;
+  c.metrics->WaitingEnded();
+}
+
+void Engine::ReleaseSlot(Conn& c) {
+  if (!c.counted) return;
+  c.counted = false;
+  --in_handshake_[c.service->index];
+  c.metrics->HandshakeEnded();
+}
+
+bool Engine::EvictOldestWaiting() {
+  while (!waiting_.empty()) {
+    const uint64_t id = waiting_.front();
+    waiting_.pop_front();
+    auto it = conns_.find(id);
+    if (it == conns_.end() || !it->second->waiting) continue;
+    Finish(*it->second, Outcome::kEvicted,
+           "sent nothing yet; closed to make room for a new connection", true);
+    return true;
+  }
+  return false;
 }
 
 void Engine::BeginTls(Conn& c) {
@@ -439,8 +546,7 @@ void Engine::DriveHandshake(Conn& c) {
 void Engine::OnHandshakeDone(Conn& c) {
   SSL* ssl = c.ssl.get();
   c.handshake_time = absl::Now() - c.accepted;
-  --in_handshake_[c.service->index];
-  c.metrics->HandshakeEnded();
+  ReleaseSlot(c);
   ReleaseLimit(c);
   deadlines_.erase({c.deadline, c.id});
   c.deadline = absl::InfiniteFuture();
@@ -592,10 +698,8 @@ void Engine::FailAfterHandshake(Conn& c, Outcome outcome, absl::string_view deta
 }
 
 void Engine::Finish(Conn& c, Outcome outcome, absl::string_view detail, bool failure) {
-  if (c.state == Conn::State::kHandshake && c.deadline != absl::InfiniteFuture()) {
-    --in_handshake_[c.service->index];
-    c.metrics->HandshakeEnded();
-  }
+  StopWaiting(c);
+  ReleaseSlot(c);
   ReleaseLimit(c);
   if (c.holds_queue_slot) c.backend->ReleaseQueueSlot();
   if (c.state != Conn::State::kRelay) {
@@ -657,17 +761,16 @@ void Engine::ExpireDeadlines(absl::Time now) {
 }
 
 void Engine::UpdateListenerInterest() {
-  // Pause accepting while any service is at its handshake bound: the kernel's
-  // backlog holds further clients instead of us taking work we cannot do.
-  bool full = false;
-  for (size_t i = 0; i < in_handshake_.size(); ++i) {
-    if (in_handshake_[i] >= handshake_limit_[i]) full = true;
-  }
-  if (full == listeners_paused_) return;
-  listeners_paused_ = full;
+  // Pause accepting on a service at its handshake bound (the kernel's backlog
+  // holds further clients instead of us taking work we cannot do), and on
+  // every listener for a moment after EMFILE.
+  const bool backoff = absl::Now() < accept_backoff_until_;
+  listener_paused_.resize(rt_.listeners.size(), false);
   for (size_t i = 0; i < rt_.listeners.size(); ++i) {
     const size_t s = rt_.listeners[i].service->index;
-    const bool pause = in_handshake_[s] >= handshake_limit_[s];
+    const bool pause = backoff || in_handshake_[s] >= handshake_limit_[s];
+    if (pause == listener_paused_[i]) continue;
+    listener_paused_[i] = pause;
     // EPOLLEXCLUSIVE registrations cannot be modified: remove and re-add.
     epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, rt_.listeners[i].fd.get(), nullptr);
     if (!pause) {

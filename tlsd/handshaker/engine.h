@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -86,6 +87,15 @@ class Engine {
   void ReleaseLimit(Conn& c);
   void ReadProxyHeader(Conn& c);
   void StartConnection(size_t listener_index, UniqueFd sock);
+  // The first-byte stage: OnFirstBytes admits a connection whose client has
+  // sent something; Admit gives it a handshake slot and starts the PROXY
+  // header or TLS; AdmitReady admits those that waited for a slot.
+  void OnFirstBytes(Conn& c);
+  void Admit(Conn& c);
+  void AdmitReady();
+  void StopWaiting(Conn& c);
+  void ReleaseSlot(Conn& c);
+  bool EvictOldestWaiting();
   void DriveHandshake(Conn& c);
   void OnHandshakeDone(Conn& c);
   void TryHandoff(Conn& c);
@@ -109,7 +119,20 @@ class Engine {
   std::vector<uint64_t> queued_;         // waiting for a worker, oldest first
   std::vector<size_t> in_handshake_;     // per service index
   std::vector<size_t> handshake_limit_;  // per service index, this thread's share
-  bool listeners_paused_ = false;
+  std::vector<bool> listener_paused_;    // per listener
+  // Accepted connections that have not sent a byte yet, oldest first (ids
+  // of ones that moved on are skipped lazily). They hold an fd and a Conn
+  // but no handshake slot and no SSL, so a flood of silent clients cannot
+  // keep a real one from being accepted; past max_waiting_ the oldest is
+  // closed to make room.
+  std::deque<uint64_t> waiting_;
+  size_t num_waiting_ = 0;
+  size_t max_waiting_ = 1024;
+  // Per service: connections whose first bytes came while the service was
+  // at its handshake bound, in arrival order (no epoll interest meanwhile).
+  std::vector<std::deque<uint64_t>> ready_;
+  // After EMFILE with nothing to evict, accepting pauses until then.
+  absl::Time accept_backoff_until_ = absl::InfinitePast();
   std::vector<std::function<void()>> externals_;
   // AdoptRelay's queue, drained by the loop when inbox_event_ fires.
   UniqueFd inbox_event_;

@@ -57,6 +57,8 @@ const char* OutcomeName(Outcome o) {
       return "connect-failed";
     case Outcome::kShutdown:
       return "shutdown";
+    case Outcome::kEvicted:
+      return "evicted";
     case Outcome::kCount:
       break;
   }
@@ -124,6 +126,7 @@ EndpointMetrics::Snapshot EndpointMetrics::Read() const {
   Snapshot s;
   s.accepted = accepted_.load(std::memory_order_relaxed);
   s.in_flight = in_flight_.load(std::memory_order_relaxed);
+  s.waiting = waiting_.load(std::memory_order_relaxed);
   for (size_t i = 0; i < outcomes_.size(); ++i) {
     s.outcomes[i] = outcomes_[i].load(std::memory_order_relaxed);
   }

@@ -36,6 +36,7 @@ enum class Outcome : uint8_t {
   kClosed,         // the client or app left before the handoff
   kConnectFailed,  // an outgoing connection's TCP connect failed
   kShutdown,       // tlsd stopped while it still held the connection
+  kEvicted,        // sent nothing; closed to make room (too many silent clients)
   kCount,
 };
 const char* OutcomeName(Outcome o);  // "handed-off", "handshake-failed", ...
@@ -74,6 +75,9 @@ class EndpointMetrics {
   // exactly once when its handshake completes or it is dropped during it.
   void HandshakeStarted() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void HandshakeEnded() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  // Accepted connections that have not sent their first byte (no slot yet).
+  void WaitingStarted() { waiting_.fetch_add(1, std::memory_order_relaxed); }
+  void WaitingEnded() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
   void Record(Outcome o) {
     outcomes_[static_cast<size_t>(o)].fetch_add(1, std::memory_order_relaxed);
   }
@@ -88,6 +92,7 @@ class EndpointMetrics {
   struct Snapshot {
     uint64_t accepted = 0;
     int64_t in_flight = 0;
+    int64_t waiting = 0;  // accepted, nothing received yet
     std::array<uint64_t, static_cast<size_t>(Outcome::kCount)> outcomes{};
     struct Negotiation {
       std::string version;  // "TLSv1.3"
@@ -107,6 +112,7 @@ class EndpointMetrics {
  private:
   std::atomic<uint64_t> accepted_{0};
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> waiting_{0};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Outcome::kCount)> outcomes_{};
   std::array<std::array<std::atomic<uint64_t>, 3>, 2> data_paths_{};
   Histogram handshake_duration_;

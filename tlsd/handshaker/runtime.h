@@ -76,6 +76,8 @@ struct Runtime {
   GlobalMetrics metrics;
   std::atomic<uint64_t> next_connection_id{1};
   unsigned num_threads = 1;
+  // RLIMIT_NOFILE in force (read before the sandbox, which has no getrlimit).
+  uint64_t fd_limit = 1024;
 };
 
 }  // namespace tlsd

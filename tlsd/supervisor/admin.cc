@@ -165,6 +165,7 @@ std::string Admin::Status() const {
           {"handshakes_per_second", c.handshakes_per_second},
           {"handshake_timeout_ms", c.handshake_timeout_ms}}},
         {"handshakes_in_flight", m.in_flight},
+        {"connections_waiting", m.waiting},
         {"accepted", m.accepted},
     };
     s.update(Counters(m));

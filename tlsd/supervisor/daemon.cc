@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -33,10 +34,23 @@
 namespace tlsd {
 namespace {
 
-// The systemd socket name tlsd.socket gives the control socket.
+// The FileDescriptorName= tlsd-control.socket gives the control socket.
 constexpr char kControlFdName[] = "control";
 // The name under which the sealing key sits in systemd's fd store.
 constexpr char kSealingKeyFdName[] = "sealing-key";
+
+// RaiseFdLimit takes the hard RLIMIT_NOFILE as the soft one: every
+// connection is an fd, and the usual soft limit of 1024 exists for programs
+// that use select(), which tlsd does not. Returns the limit in force.
+rlim_t RaiseFdLimit() {
+  rlimit l{};
+  if (getrlimit(RLIMIT_NOFILE, &l) != 0) return 0;
+  if (l.rlim_cur < l.rlim_max) {
+    rlimit raised{l.rlim_max, l.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) l = raised;
+  }
+  return l.rlim_cur;
+}
 
 absl::Status MakeParentDir(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -164,7 +178,9 @@ int RunDaemon(Config config, unsigned threads_override) {
   // Blocked before any thread starts, so only sigwait below receives them.
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  const rlim_t fd_limit = RaiseFdLimit();
   auto rt = std::make_unique<Runtime>();
+  rt->fd_limit = fd_limit;
   rt->config = std::move(config);
   const GlobalConfig& global = rt->config.global;
   rt->num_threads = threads_override != 0 ? threads_override
@@ -180,7 +196,7 @@ int RunDaemon(Config config, unsigned threads_override) {
   }
   keyholder::KeyHolder* keys = holder->get();
   rt->private_keys = std::move(*holder);
-  TLSD_LOG(Info) << "key holder pid " << keys->pid();
+  TLSD_LOG(Info) << "key holder pid " << keys->pid() << "; file descriptor limit " << fd_limit;
   if (absl::Status s = BuildServices(*rt, *keys); !s.ok()) {
     TLSD_LOG(Error) << s.message();
     return kExitConfig;

@@ -117,6 +117,13 @@ std::string RenderPrometheus(const Runtime& rt) {
       w.Sample("tlsd_handshakes_in_flight", e.label, static_cast<double>(e.m.in_flight));
     }
   }
+  w.Family("tlsd_connections_waiting", "gauge",
+           "Accepted connections that have not sent their first byte yet (no handshake slot).");
+  for (const Endpoint& e : endpoints) {
+    if (e.label.starts_with("service=")) {
+      w.Sample("tlsd_connections_waiting", e.label, static_cast<double>(e.m.waiting));
+    }
+  }
   w.Family("tlsd_handshake_duration_seconds", "histogram",
            "From accept (or connect) to the end of the TLS handshake.");
   for (const Endpoint& e : endpoints) {

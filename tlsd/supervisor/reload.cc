@@ -18,12 +18,16 @@ std::string Fixed(const ServiceConfig& s) {
   std::string routes;
   for (const RouteConfig& r : s.routes)
     absl::StrAppend(&routes, r.sni, "/", r.alpn, ">", r.backend, ";");
-  return absl::StrCat(
-      "listen=", absl::StrJoin(listen, ","), " systemd_socket=", s.systemd_socket,
-      " handshake_timeout_ms=", s.handshake_timeout_ms, " max_handshakes=", s.max_handshakes,
-      " ktls=", static_cast<int>(s.ktls), " offload=", static_cast<int>(s.offload),
-      " rx_expect_no_pad=", s.rx_expect_no_pad, " tx_zerocopy_ro=", s.tx_zerocopy_ro,
-      " backend=", s.backend, " routes=", routes, " unknown_sni=", static_cast<int>(s.unknown_sni));
+  return absl::StrCat("listen=", absl::StrJoin(listen, ","), " systemd_socket=", s.systemd_socket,
+                      " handshake_timeout_ms=", s.handshake_timeout_ms,
+                      " max_handshakes=", s.max_handshakes, " ktls=", static_cast<int>(s.ktls),
+                      " offload=", static_cast<int>(s.offload),
+                      " rx_expect_no_pad=", s.rx_expect_no_pad,
+                      " tx_zerocopy_ro=", s.tx_zerocopy_ro, " proxy_protocol=", s.proxy_protocol,
+                      " max_handshakes_per_source=", s.max_handshakes_per_source,
+                      " handshakes_per_second_per_source=", s.handshakes_per_second_per_source,
+                      " handshakes_per_second=", s.handshakes_per_second, " backend=", s.backend,
+                      " routes=", routes, " unknown_sni=", static_cast<int>(s.unknown_sni));
 }
 
 std::string Fixed(const BackendConfig& b) {
@@ -44,7 +48,9 @@ std::string Fixed(const ClientProfileConfig& p) {
 
 std::string Fixed(const GlobalConfig& g) {
   return absl::StrCat("threads=", g.threads, " control_socket=", g.control_socket,
-                      " state_dir=", g.state_dir, " user=", g.user, " log_level=", g.log_level);
+                      " state_dir=", g.state_dir, " user=", g.user, " log_level=", g.log_level,
+                      " admin_group=", g.admin_gid.has_value() ? absl::StrCat(*g.admin_gid) : "-",
+                      " metrics_listen=", g.metrics_text);
 }
 
 }  // namespace

@@ -7,11 +7,11 @@
 // connection: handshakes in progress finish with the contexts they started
 // with, handed-off connections never depended on them.
 //
-// Everything else (listeners, routing, timeouts, kTLS policy, backends,
-// client profiles, [global]) needs a restart: a reload that changes any of
-// it is refused, naming what changed, and so is one whose config does not
-// parse or whose certificates or keys do not load. A refused reload changes
-// nothing; tlsd goes on with what it had.
+// Everything else (listeners, routing, timeouts, kTLS policy, PROXY protocol,
+// handshake limits, backends, client profiles, [global]) needs a restart: a reload that changes any
+// of it is refused, naming what changed, and so is one whose config does not parse or whose
+// certificates or keys do not load. A refused reload changes nothing; tlsd goes on with what it
+// had.
 
 #include <memory>
 #include <string>

@@ -80,7 +80,8 @@ std::string RenderStatus(const Json& j) {
                     ", per source ", Value(limits, "max_handshakes_per_source"), ", per second ",
                     Value(limits, "handshakes_per_second"), ", per second per source ",
                     Value(limits, "handshakes_per_second_per_source"), " (0 = no limit)\n");
-    absl::StrAppend(&out, "    in flight ", Value(s, "handshakes_in_flight"), ", accepted ",
+    absl::StrAppend(&out, "    in flight ", Value(s, "handshakes_in_flight"),
+                    ", waiting for a first byte ", Value(s, "connections_waiting"), ", accepted ",
                     Value(s, "accepted"), "\n");
     RenderCounters(s, out);
   }
