@@ -99,6 +99,8 @@ void OnRelayMessage(int write_p, int /*version*/, int content_type, const void* 
 }
 
 constexpr int kMaxAcceptsPerWakeup = 64;  // fairness between listeners
+// Silent connections closed when accept() runs out of fds.
+constexpr int kFdHeadroom = 8;
 constexpr absl::Duration kQueueRetryInterval = absl::Milliseconds(20);
 
 }  // namespace
@@ -179,7 +181,7 @@ void Engine::StartRelay(OutgoingRelay r) {
   c->tcp = std::move(r.tcp);
   c->ssl = std::move(r.ssl);
   int pair[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+  if (!RelayPair(pair)) {
     ReportConnOutcome(*c->metrics, {&c->info, Outcome::kRelayFailed, strerror(errno),
                                     absl::Now() - c->accepted, true});
     return;
@@ -308,7 +310,13 @@ void Engine::OnListener(size_t index) {
     int fd = accept4(l.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
-      if ((errno == EMFILE || errno == ENFILE) && EvictOldestWaiting()) continue;
+      if (errno == EMFILE || errno == ENFILE) {
+        // Out of fds: silent connections make room, with some to spare for
+        // the relay's socketpair and backend links.
+        bool evicted = false;
+        for (int k = 0; k < kFdHeadroom; ++k) evicted = EvictOldestWaiting() || evicted;
+        if (evicted) continue;
+      }
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // The connection stays in the backlog; stop the level-triggered
         // listener from waking us in a loop until something frees up.
@@ -439,6 +447,14 @@ void Engine::ReleaseSlot(Conn& c) {
   c.counted = false;
   --in_handshake_[c.service->index];
   c.metrics->HandshakeEnded();
+}
+
+bool Engine::RelayPair(int pair[2]) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) == 0) return true;
+    if ((errno != EMFILE && errno != ENFILE) || !EvictOldestWaiting()) return false;
+  }
+  return false;
 }
 
 bool Engine::EvictOldestWaiting() {
@@ -608,7 +624,7 @@ void Engine::OnHandshakeDone(Conn& c) {
     return;
   } else {
     int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0) {
+    if (!RelayPair(pair)) {
       FailAfterHandshake(c, Outcome::kRelayFailed, strerror(errno));
       return;
     }

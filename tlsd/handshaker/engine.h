@@ -96,6 +96,9 @@ class Engine {
   void StopWaiting(Conn& c);
   void ReleaseSlot(Conn& c);
   bool EvictOldestWaiting();
+  // RelayPair makes a relay's socketpair, evicting a silent connection
+  // (and trying again) when out of fds. errno is set on failure.
+  bool RelayPair(int pair[2]);
   void DriveHandshake(Conn& c);
   void OnHandshakeDone(Conn& c);
   void TryHandoff(Conn& c);
