@@ -153,17 +153,19 @@ TEST(SilentFloodTest, TenThousandSilentConnectionsDoNotStopRealClients) {
   std::vector<UniqueFd> silent = Silent(d->port(), n);
   ASSERT_EQ(silent.size(), n);
   // tlsd accepts them all (they hold fds, not handshake slots).
-  ASSERT_TRUE(WaitFor([&] { return d->NumFds() >= baseline + static_cast<int>(n) - 4; },
-                      absl::Seconds(30)))
+  ASSERT_TRUE(
+      WaitFor([&] { return d->NumFds() >= baseline + static_cast<int>(n) - 4; }, absl::Seconds(30)))
       << "tlsd holds " << d->NumFds() - baseline << " of " << n << "; evicted "
-      << CountOutcome(*d, "evicted") << "; log tail: " << d->Log().substr(d->Log().size() > 3000 ? d->Log().size() - 3000 : 0);
+      << CountOutcome(*d, "evicted")
+      << "; log tail: " << d->Log().substr(d->Log().size() > 3000 ? d->Log().size() - 3000 : 0);
   const int held = d->NumFds() - baseline;
 
   LatencyStats s = NormalClient(d->port(), 200);
-  printf("[ hostile ] %zu silent connections held by tlsd (%d fds over baseline, made in %s); "
-         "normal client: %d/%d ok, p50 %s, p99 %s\n",
-         n, held, absl::FormatDuration(absl::Now() - start).c_str(), s.ok, s.ok + s.failed,
-         absl::FormatDuration(s.p50).c_str(), absl::FormatDuration(s.p99).c_str());
+  printf(
+      "[ hostile ] %zu silent connections held by tlsd (%d fds over baseline, made in %s); "
+      "normal client: %d/%d ok, p50 %s, p99 %s\n",
+      n, held, absl::FormatDuration(absl::Now() - start).c_str(), s.ok, s.ok + s.failed,
+      absl::FormatDuration(s.p50).c_str(), absl::FormatDuration(s.p99).c_str());
   EXPECT_EQ(s.failed, 0);
   EXPECT_EQ(s.ok, 200);
   EXPECT_EQ(CountOutcome(*d, "evicted"), 0u) << "no eviction needed below the fd limit";
@@ -194,9 +196,10 @@ TEST(SilentFloodTest, OutOfFdsTheOldestSilentConnectionsAreEvicted) {
       << d->Log().substr(0, 4000);
   LatencyStats s = NormalClient(d->port(), 50);
   const size_t evicted = CountOutcome(*d, "evicted");
-  printf("[ hostile ] fd limit 1536, 3000 silent clients: %zu evicted, tlsd holds %d fds; normal "
-         "client %d/%d ok, p99 %s\n",
-         evicted, d->NumFds(), s.ok, s.ok + s.failed, absl::FormatDuration(s.p99).c_str());
+  printf(
+      "[ hostile ] fd limit 1536, 3000 silent clients: %zu evicted, tlsd holds %d fds; normal "
+      "client %d/%d ok, p99 %s\n",
+      evicted, d->NumFds(), s.ok, s.ok + s.failed, absl::FormatDuration(s.p99).c_str());
   EXPECT_EQ(s.ok, 50);
   EXPECT_GE(evicted, 3000u - 1536u);
   EXPECT_LT(d->NumFds(), 1536);
@@ -216,7 +219,8 @@ End ReadEndOf(int fd, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   bool first = true;
   for (;;) {
-    const int ms = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    const int ms =
+        static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, ms) != 1) return End::kTimeout;
     uint8_t buf[4096];
@@ -249,16 +253,16 @@ std::string ClientHello() {
 struct Tally {
   std::atomic<int> alert{0}, close{0}, reset{0}, timeout{0}, connect_failed{0};
   std::string Describe() const {
-    return absl::StrCat("alert ", alert.load(), ", close ", close.load(), ", reset ",
-                        reset.load(), ", no answer ", timeout.load(), ", connect failed ",
-                        connect_failed.load());
+    return absl::StrCat("alert ", alert.load(), ", close ", close.load(), ", reset ", reset.load(),
+                        ", no answer ", timeout.load(), ", connect failed ", connect_failed.load());
   }
 };
 
 // RunClients runs `count` clients, `parallel` at a time; each gets a socket
 // and returns how its connection ended (or kTimeout for "did not wait").
-void RunClients(int count, int parallel, const std::function<std::optional<End>(int fd, int i)>& one,
-                int port, Tally& tally) {
+void RunClients(int count, int parallel,
+                const std::function<std::optional<End>(int fd, int i)>& one, int port,
+                Tally& tally) {
   std::atomic<int> next{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < parallel; ++t) {
@@ -415,8 +419,7 @@ TEST_F(MalformedTest, ClientsThatDropAfterEachHandshakeStepCostNothing) {
         return std::nullopt;  // the client does not wait for an answer
       },
       daemon_->port(), tally);
-  Finish("drop after connect / ClientHello / server flight / reset", tally,
-         absl::Now() - start);
+  Finish("drop after connect / ClientHello / server flight / reset", tally, absl::Now() - start);
 }
 
 }  // namespace
