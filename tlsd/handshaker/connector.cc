@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -63,6 +65,10 @@ absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, uint16_t port, absl
       *failure = {errno, absl::StrCat("socket: ", strerror(errno))};
       continue;
     }
+    // As on accepted sockets (Engine::StartConnection): no Nagle stall
+    // behind the handshake's last flight.
+    const int one = 1;
+    (void)setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     int err = 0;
     if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
       err = errno;

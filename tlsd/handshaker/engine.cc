@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -333,6 +334,12 @@ void Engine::OnListener(size_t index) {
 
 void Engine::StartConnection(size_t listener_index, UniqueFd sock) {
   const Listener& l = rt_.listeners[listener_index];
+  // Without TCP_NODELAY a small response written right after the handshake
+  // waits behind the unacknowledged session tickets until the client's
+  // delayed ACK (40 ms): Nagle's rule. Set before the handshake, it stays on
+  // the socket a worker gets (which may clear it).
+  const int one = 1;
+  (void)setsockopt(sock.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   auto c = std::make_unique<Conn>();
   c->id = rt_.next_connection_id.fetch_add(1);
   c->service = l.service;
