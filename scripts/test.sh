@@ -4,11 +4,14 @@
 #   1. installs what the tests need (scripts/install-deps.sh --test)
 #   2. checks formatting
 #   3. builds with ASan+UBSan and runs the host tests under them
-#   4. builds RelWithDebInfo with -Werror and runs every test, including the
+#   4. builds the libFuzzer targets with clang-14 (build/fuzz) and runs each
+#      for TLSD_FUZZ_SECONDS on its seed corpus; any crash fails (docs/fuzzing.md)
+#   5. builds RelWithDebInfo with -Werror and runs every test, including the
 #      kTLS VM lane (QEMU with Debian's 6.1 and sid cloud kernels)
 #
 # Environment: TLSD_VM_CACHE (kernel package cache, default
-# /var/cache/tlsd-vm), TLSD_SKIP_ASAN=1 to skip step 3 while iterating.
+# /var/cache/tlsd-vm), TLSD_SKIP_ASAN=1 to skip step 3 and TLSD_SKIP_FUZZ=1
+# to skip step 4 while iterating, TLSD_FUZZ_SECONDS (default 60) per fuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,18 @@ if [[ "${TLSD_SKIP_ASAN:-0}" != 1 ]]; then
   ninja -C build/asan
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j 2 --timeout 600
+fi
+
+if [[ "${TLSD_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzzers (libFuzzer, ${TLSD_FUZZ_SECONDS:-60} s each)"
+  CC=clang-14 CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTLSD_VM_LANE=OFF -DTLSD_FUZZ_SECONDS="${TLSD_FUZZ_SECONDS:-60}" >/dev/null
+  ninja -C build/fuzz tlsd_fuzzers
+  fuzz_rc=0
+  ctest --test-dir build/fuzz -L fuzz --output-on-failure || fuzz_rc=$?
+  # Executions and coverage per target (ctest shows no output of a pass).
+  cat build/fuzz/tests/fuzz/fuzz_*/summary.txt 2>/dev/null || true
+  ((fuzz_rc == 0)) || exit "$fuzz_rc"
 fi
 
 echo "== RelWithDebInfo build, all tests including the kTLS VM lane"

@@ -70,117 +70,174 @@ absl::Status Rekey(int fd, KtlsCipher cipher, Direction dir, SecretBytes& secret
   return absl::OkStatus();
 }
 
-ControlVerdict OnAlert(int fd, const ConnState& state, absl::string_view payload) {
-  if (payload.size() != 2) {
-    return Fail(fd, kAlertDecodeError, "alert record of wrong length");
-  }
-  const uint8_t level = static_cast<uint8_t>(payload[0]);
-  const uint8_t description = static_cast<uint8_t>(payload[1]);
-  if (description == kAlertCloseNotify) {
-    // Answer with our own close_notify so the peer sees a clean close.
-    SendAlert(fd, kAlertLevelWarning, kAlertCloseNotify);
-    ControlVerdict v = Verdict(ControlAction::kEndOfStream, "peer sent close_notify");
-    v.has_alert = true;
-    v.alert = kAlertCloseNotify;
-    return v;
-  }
-  if (description == kAlertUserCanceled && level == kAlertLevelWarning) {
-    ControlVerdict v = Verdict(ControlAction::kContinue, "peer sent user_canceled");
-    v.has_alert = true;
-    v.alert = kAlertUserCanceled;
-    return v;
-  }
-  TLSD_LOG(Notice) << "conn=" << state.connection_id << " peer sent "
-                   << (level == kAlertLevelFatal ? "fatal" : "warning") << " alert "
-                   << AlertName(description);
-  ControlVerdict v =
-      Verdict(ControlAction::kFailed, absl::StrCat("peer sent alert ", AlertName(description)));
-  v.has_alert = true;
-  v.alert = description;
-  return v;
+ControlStep FailStep(uint8_t alert, std::string why) {
+  ControlStep step;
+  step.kind = ControlStep::Kind::kFail;
+  step.alert = alert;
+  step.message = std::move(why);
+  return step;
 }
 
-ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) {
+ControlStep Step(ControlStep::Kind kind) {
+  ControlStep step;
+  step.kind = kind;
+  return step;
+}
+
+ControlStep ParseAlert(absl::string_view payload) {
+  if (payload.size() != 2) return FailStep(kAlertDecodeError, "alert record of wrong length");
+  const uint8_t level = static_cast<uint8_t>(payload[0]);
+  const uint8_t description = static_cast<uint8_t>(payload[1]);
+  if (description == kAlertCloseNotify) return Step(ControlStep::Kind::kCloseNotify);
+  if (description == kAlertUserCanceled && level == kAlertLevelWarning) {
+    return Step(ControlStep::Kind::kUserCanceled);
+  }
+  ControlStep step = Step(ControlStep::Kind::kPeerAlert);
+  step.level = level;
+  step.alert = description;
+  return step;
+}
+
+void ParseHandshake(absl::string_view payload, const ConnState& state,
+                    std::vector<ControlStep>& steps) {
   const bool tls13 = state.tls_version == 0x0304;
-  absl::StatusOr<KtlsCipher> cipher = KtlsCipherFromSuiteId(state.cipher_suite);
-  std::string done;
-  bool sent_no_renegotiation = false;
+  const bool cipher_known = KtlsCipherFromSuiteId(state.cipher_suite).ok();
   // RFC 8446 5.1 (and RFC 5246 6.2.1): no zero-length handshake fragments.
-  if (payload.empty()) return Fail(fd, kAlertUnexpectedMessage, "empty handshake record");
+  if (payload.empty()) {
+    steps.push_back(FailStep(kAlertUnexpectedMessage, "empty handshake record"));
+    return;
+  }
   // One record may carry several handshake messages.
   while (!payload.empty()) {
-    if (payload.size() < 4) return Fail(fd, kAlertDecodeError, "truncated handshake message");
+    if (payload.size() < 4) {
+      steps.push_back(FailStep(kAlertDecodeError, "truncated handshake message"));
+      return;
+    }
     const uint8_t type = static_cast<uint8_t>(payload[0]);
     const size_t len = (static_cast<uint8_t>(payload[1]) << 16) |
                        (static_cast<uint8_t>(payload[2]) << 8) | static_cast<uint8_t>(payload[3]);
     if (payload.size() < 4 + len) {
       // A message split across records: tlsd does not reassemble (no
       // message it accepts after the handshake is that large).
-      return Fail(fd, kAlertUnexpectedMessage, "handshake message split across records");
+      steps.push_back(FailStep(kAlertUnexpectedMessage, "handshake message split across records"));
+      return;
     }
     const absl::string_view body = payload.substr(4, len);
     payload.remove_prefix(4 + len);
 
     if (tls13 && type == kKeyUpdate) {
-      if (len != 1 || !cipher.ok()) {
-        return Fail(fd, kAlertDecodeError, "malformed KeyUpdate");
+      if (len != 1 || !cipher_known) {
+        steps.push_back(FailStep(kAlertDecodeError, "malformed KeyUpdate"));
+      } else if (static_cast<uint8_t>(body[0]) > 1) {  // RFC 8446 4.6.3
+        steps.push_back(
+            FailStep(kAlertIllegalParameter, "KeyUpdate with an illegal request_update value"));
+      } else if (!payload.empty()) {  // RFC 8446 5.1: a key change must end its record
+        steps.push_back(
+            FailStep(kAlertUnexpectedMessage, "KeyUpdate not at the end of its record"));
+      } else {
+        ControlStep step = Step(ControlStep::Kind::kKeyUpdate);
+        step.update_requested = body[0] == 1;
+        steps.push_back(std::move(step));
       }
-      if (static_cast<uint8_t>(body[0]) > 1) {  // RFC 8446 4.6.3
-        return Fail(fd, kAlertIllegalParameter, "KeyUpdate with an illegal request_update value");
-      }
-      if (!payload.empty()) {  // RFC 8446 5.1: a key change must end its record
-        return Fail(fd, kAlertUnexpectedMessage, "KeyUpdate not at the end of its record");
-      }
-      const bool update_requested = body[0] == 1;
-      absl::Status rx = Rekey(fd, *cipher, Direction::kRx, state.rx_secret);
-      if (!rx.ok()) {
-        if (absl::IsFailedPrecondition(rx)) {
-          // Linux before 6.14 cannot replace TLS_RX: the peer's next records
-          // use keys we cannot install. End cleanly rather than hang.
-          TLSD_LOG(Notice) << "conn=" << state.connection_id
-                           << " TLS 1.3 KeyUpdate but this kernel cannot rekey kTLS (needs Linux "
-                              "6.14+): closing the connection";
-          SendAlert(fd, kAlertLevelWarning, kAlertCloseNotify);
-          ControlVerdict v = Verdict(ControlAction::kEndOfStream,
-                                     "peer sent KeyUpdate; this kernel cannot rekey kTLS (needs "
-                                     "Linux 6.14+): connection closed with close_notify");
-          v.has_alert = true;
-          v.alert = kAlertCloseNotify;
-          return v;
-        }
-        return Fail(fd, kAlertInternalError, absl::StrCat("rekey rx: ", rx.message()));
-      }
-      ++state.rx_generation;
-      if (update_requested) {
-        // Answer under the old key, then switch TX (RFC 8446 4.6.3).
-        const uint8_t key_update[5] = {kKeyUpdate, 0, 0, 1, 0};
-        absl::Status sent = SendTlsRecord(fd, kRecordHandshake, key_update);
-        if (!sent.ok()) return Fail(fd, kAlertInternalError, "sending KeyUpdate failed");
-        absl::Status tx = Rekey(fd, *cipher, Direction::kTx, state.tx_secret);
-        if (!tx.ok())
-          return Fail(fd, kAlertInternalError, absl::StrCat("rekey tx: ", tx.message()));
-        ++state.tx_generation;
-      }
-      absl::StrAppend(&done, done.empty() ? "" : "; ", "KeyUpdate applied (rx generation ",
-                      state.rx_generation, ", tx generation ", state.tx_generation, ")");
-      continue;
+      return;
     }
     if (!tls13 && ((state.is_server && type == kClientHello) ||
                    (!state.is_server && type == kHelloRequest))) {
-      // RFC 5246 7.2.2: decline with a warning; the peer may go on or close.
-      SendAlert(fd, kAlertLevelWarning, kAlertNoRenegotiation);
-      sent_no_renegotiation = true;
-      absl::StrAppend(&done, done.empty() ? "" : "; ", "renegotiation refused (no_renegotiation)");
+      steps.push_back(Step(ControlStep::Kind::kRefuseRenegotiation));
       continue;
     }
     if (tls13 && !state.is_server && type == kNewSessionTicket) {
-      // Client connections are tlsd's outgoing CONNECTs; tickets are kept
-      // by the connector when it is configured to resume.
-      absl::StrAppend(&done, done.empty() ? "" : "; ", "NewSessionTicket ignored");
+      steps.push_back(Step(ControlStep::Kind::kIgnoreTicket));
       continue;
     }
-    return Fail(fd, kAlertUnexpectedMessage,
-                absl::StrCat("unexpected handshake message type ", type, " after the handshake"));
+    steps.push_back(
+        FailStep(kAlertUnexpectedMessage,
+                 absl::StrCat("unexpected handshake message type ", type, " after the handshake")));
+    return;
+  }
+}
+
+// ApplySteps does what ParseControlRecord decided, on the kTLS socket `fd`.
+ControlVerdict ApplySteps(int fd, ConnState& state, const std::vector<ControlStep>& steps) {
+  std::string done;
+  bool sent_no_renegotiation = false;
+  for (const ControlStep& step : steps) {
+    switch (step.kind) {
+      case ControlStep::Kind::kCloseNotify: {
+        // Answer with our own close_notify so the peer sees a clean close.
+        SendAlert(fd, kAlertLevelWarning, kAlertCloseNotify);
+        ControlVerdict v = Verdict(ControlAction::kEndOfStream, "peer sent close_notify");
+        v.has_alert = true;
+        v.alert = kAlertCloseNotify;
+        return v;
+      }
+      case ControlStep::Kind::kUserCanceled: {
+        ControlVerdict v = Verdict(ControlAction::kContinue, "peer sent user_canceled");
+        v.has_alert = true;
+        v.alert = kAlertUserCanceled;
+        return v;
+      }
+      case ControlStep::Kind::kPeerAlert: {
+        TLSD_LOG(Notice) << "conn=" << state.connection_id << " peer sent "
+                         << (step.level == kAlertLevelFatal ? "fatal" : "warning") << " alert "
+                         << AlertName(step.alert);
+        ControlVerdict v = Verdict(ControlAction::kFailed,
+                                   absl::StrCat("peer sent alert ", AlertName(step.alert)));
+        v.has_alert = true;
+        v.alert = step.alert;
+        return v;
+      }
+      case ControlStep::Kind::kFail:
+        return Fail(fd, step.alert, step.message);
+      case ControlStep::Kind::kKeyUpdate: {
+        // ParseControlRecord checked the cipher.
+        const KtlsCipher cipher = *KtlsCipherFromSuiteId(state.cipher_suite);
+        absl::Status rx = Rekey(fd, cipher, Direction::kRx, state.rx_secret);
+        if (!rx.ok()) {
+          if (absl::IsFailedPrecondition(rx)) {
+            // Linux before 6.14 cannot replace TLS_RX: the peer's next records
+            // use keys we cannot install. End cleanly rather than hang.
+            TLSD_LOG(Notice) << "conn=" << state.connection_id
+                             << " TLS 1.3 KeyUpdate but this kernel cannot rekey kTLS (needs "
+                                "Linux 6.14+): closing the connection";
+            SendAlert(fd, kAlertLevelWarning, kAlertCloseNotify);
+            ControlVerdict v = Verdict(ControlAction::kEndOfStream,
+                                       "peer sent KeyUpdate; this kernel cannot rekey kTLS (needs "
+                                       "Linux 6.14+): connection closed with close_notify");
+            v.has_alert = true;
+            v.alert = kAlertCloseNotify;
+            return v;
+          }
+          return Fail(fd, kAlertInternalError, absl::StrCat("rekey rx: ", rx.message()));
+        }
+        ++state.rx_generation;
+        if (step.update_requested) {
+          // Answer under the old key, then switch TX (RFC 8446 4.6.3).
+          const uint8_t key_update[5] = {kKeyUpdate, 0, 0, 1, 0};
+          absl::Status sent = SendTlsRecord(fd, kRecordHandshake, key_update);
+          if (!sent.ok()) return Fail(fd, kAlertInternalError, "sending KeyUpdate failed");
+          absl::Status tx = Rekey(fd, cipher, Direction::kTx, state.tx_secret);
+          if (!tx.ok())
+            return Fail(fd, kAlertInternalError, absl::StrCat("rekey tx: ", tx.message()));
+          ++state.tx_generation;
+        }
+        absl::StrAppend(&done, done.empty() ? "" : "; ", "KeyUpdate applied (rx generation ",
+                        state.rx_generation, ", tx generation ", state.tx_generation, ")");
+        break;
+      }
+      case ControlStep::Kind::kRefuseRenegotiation:
+        // RFC 5246 7.2.2: decline with a warning; the peer may go on or close.
+        SendAlert(fd, kAlertLevelWarning, kAlertNoRenegotiation);
+        sent_no_renegotiation = true;
+        absl::StrAppend(&done, done.empty() ? "" : "; ",
+                        "renegotiation refused (no_renegotiation)");
+        break;
+      case ControlStep::Kind::kIgnoreTicket:
+        // Client connections are tlsd's outgoing CONNECTs; tickets are kept
+        // by the connector when it is configured to resume.
+        absl::StrAppend(&done, done.empty() ? "" : "; ", "NewSessionTicket ignored");
+        break;
+    }
   }
   ControlVerdict v = Verdict(ControlAction::kContinue, done);
   if (sent_no_renegotiation) {
@@ -191,6 +248,25 @@ ControlVerdict OnHandshake(int fd, ConnState& state, absl::string_view payload) 
 }
 
 }  // namespace
+
+std::vector<ControlStep> ParseControlRecord(uint8_t record_type, absl::string_view payload,
+                                            const ConnState& state) {
+  std::vector<ControlStep> steps;
+  switch (record_type) {
+    case kRecordAlert:
+      steps.push_back(ParseAlert(payload));
+      break;
+    case kRecordHandshake:
+      ParseHandshake(payload, state, steps);
+      break;
+    default:
+      steps.push_back(FailStep(
+          kAlertUnexpectedMessage,
+          absl::StrCat("unexpected ", RecordTypeName(record_type), " record after the handshake")));
+      break;
+  }
+  return steps;
+}
 
 absl::StatusOr<std::string> SealForHandoff(const Sealer& sealer, int fd, bool is_server,
                                            uint64_t connection_id, uint16_t tls_version,
@@ -262,20 +338,8 @@ absl::StatusOr<ControlVerdict> AnswerControlRecord(const Sealer& sealer,
     return Fail(fd, kAlertUnexpectedMessage, "too many control records: connection ended");
   }
 
-  ControlVerdict verdict;
-  switch (record.record_type) {
-    case kRecordAlert:
-      verdict = OnAlert(fd, state, record.payload);
-      break;
-    case kRecordHandshake:
-      verdict = OnHandshake(fd, state, record.payload);
-      break;
-    default:
-      verdict = Fail(fd, kAlertUnexpectedMessage,
-                     absl::StrCat("unexpected ", RecordTypeName(record.record_type),
-                                  " record after the handshake"));
-      break;
-  }
+  ControlVerdict verdict =
+      ApplySteps(fd, state, ParseControlRecord(record.record_type, record.payload, state));
   if (verdict.action == ControlAction::kContinue) {
     // New keys (after a rekey) and the rate window travel in the new blob.
     TLSD_ASSIGN_OR_RETURN(state.rx_key_hash, KernelKeyHash(fd, /*tx=*/false));

@@ -2,8 +2,11 @@
 #define TLSD_TLSD_CONTROL_CONTROL_RECORDS_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/wire/messages.h"
 #include "tlsd/control/sealed_state.h"
@@ -33,6 +36,35 @@ void LogControlRecordLimit(uint64_t connection_id, const ControlRecordPolicy& po
 
 // NowMs is CLOCK_REALTIME in ms: sealed windows outlive a tlsd restart.
 uint64_t NowMs();
+
+// ControlStep is one thing AnswerControlRecord does for a control record, as
+// ParseControlRecord decides it from the record type and payload alone.
+struct ControlStep {
+  enum class Kind : uint8_t {
+    kCloseNotify,          // alert close_notify: answer with ours; end of stream
+    kUserCanceled,         // warning user_canceled: keep reading
+    kPeerAlert,            // any other alert (`level`, `alert`): log it; the connection failed
+    kKeyUpdate,            // TLS 1.3 KeyUpdate: rekey RX, then TX if update_requested
+    kRefuseRenegotiation,  // TLS 1.2 renegotiation: send warning no_renegotiation
+    kIgnoreTicket,         // TLS 1.3 NewSessionTicket on a client connection
+    kFail,                 // send fatal `alert`; the connection failed (`message`)
+  };
+  Kind kind = Kind::kFail;
+  uint8_t level = 0;              // kPeerAlert: the alert's level
+  uint8_t alert = 0;              // kPeerAlert, kFail: the alert received or to send
+  bool update_requested = false;  // kKeyUpdate
+  std::string message;            // kFail: why
+};
+
+// ParseControlRecord reads one control record's type and payload (the
+// untrusted part: the peer wrote it) and returns the steps AnswerControlRecord
+// takes for it, in order. Only `state`'s tls_version, cipher_suite and
+// is_server are read. Never empty. kRefuseRenegotiation and kIgnoreTicket
+// steps may be followed by more; any other step is the last one (a record
+// has one alert, a KeyUpdate must end its record, a failure ends the
+// handling). No I/O: it is what the control_record fuzzer exercises.
+std::vector<ControlStep> ParseControlRecord(uint8_t record_type, absl::string_view payload,
+                                            const ConnState& state);
 
 // AnswerControlRecord acts on one control record that a worker met on the
 // kTLS socket `fd` (ARCHITECTURE.md "Control records"): answers

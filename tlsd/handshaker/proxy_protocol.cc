@@ -26,6 +26,8 @@ ProxyHeader Invalid(std::string why) {
 }
 
 bool ParseIp(absl::string_view text, int family, WireAddress* out) {
+  // inet_pton reads a C string: a NUL would hide what follows it.
+  if (text.find('\0') != absl::string_view::npos) return false;
   const std::string s(text);
   out->family = family == AF_INET ? 4 : 6;
   return inet_pton(family, s.c_str(), out->addr.data()) == 1;
