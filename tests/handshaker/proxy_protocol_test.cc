@@ -101,6 +101,12 @@ TEST(ProxyProtocolTest, MalformedHeadersSayWhy) {
       {"PROXY TCP4 1.1.1.1 1.1.1.1 1\r\n", "want 6 fields"},
       {"PROXY UDP4 1.1.1.1 1.1.1.1 1 2\r\n", "unknown protocol"},
       {"PROXY TCP6 1.1.1.1 1.1.1.1 1 2\r\n", "bad address"},
+      // A NUL inside an address must not cut it short (found by fuzzing:
+      // inet_pton read "::" and ignored the rest).
+      {std::string("PROXY TCP6 2001:db8::1 ::\0\0"
+                   "1 50000 443\r\n",
+                   40),
+       "bad address"},
       {"PROXY " + std::string(120, 'x'), "without CRLF in 107 bytes"},
       {V2(0x11, 0x11, std::string(12, '\0')), "version is not 2"},
       {V2(0x22, 0x11, std::string(12, '\0')), "unknown command"},
