@@ -27,6 +27,8 @@ test_pkgs=(
   python3 redis-server redis-tools
   # man -l renders the manual pages in the install test
   man-db groff-base
+  # external TLS conformance scan (tests/conformance)
+  testssl.sh
 )
 
 pkgs=("${build_pkgs[@]}")
