@@ -106,14 +106,17 @@ curl -sS --max-time 20 -o /dev/null --cacert "$work/cert.pem" \
 # --add-ca: the self-signed certificate is this test's CA. Without it every
 # store fails "chain of trust" (CRITICAL), which would say nothing about tlsd.
 # --ip/--nodns none: connect to 127.0.0.1 with SNI localhost, no DNS at all.
-# --warnings batch: never stop for a question. No --fast (it tests ciphers
-# with the local openssl instead of testssl.sh's own handshakes, so it would
-# miss ciphers OpenSSL 3 no longer builds in).
+# --warnings batch: never stop for a question. The timeouts only end a
+# handshake that hangs; 30 s for openssl leaves room for a loaded CI machine
+# (with 10 s, one run under load lost the ticket-resumption check to a
+# "Connect problem" warning). No --fast (it tests ciphers with the local
+# openssl instead of testssl.sh's own handshakes, so it would miss ciphers
+# OpenSSL 3 no longer builds in).
 echo "testssl.sh $("$testssl" --version 2>/dev/null | grep -om1 '[0-9]\.[0-9][0-9.a-z+-]*' || true) against tlsd on localhost:$port"
 start=$(date +%s)
 set +e
 "$testssl" --full --quiet --color 0 --warnings batch --nodns none --ip 127.0.0.1 \
-  --connect-timeout 10 --openssl-timeout 10 --add-ca "$work/cert.pem" \
+  --connect-timeout 10 --openssl-timeout 30 --add-ca "$work/cert.pem" \
   --jsonfile-pretty "$work/testssl.json" "localhost:$port" >"$work/testssl.txt" 2>&1
 rc=$?
 set -e
