@@ -47,7 +47,7 @@ echo "== RelWithDebInfo build, all tests including the kTLS VM lane"
 cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTLSD_WERROR=ON >/dev/null
 ninja -C build/ci
 rc=0
-rm -f build/ci/tests/ktls-vm/work/*/*/summary.txt
+rm -f build/ci/tests/ktls-vm/work/*/*/summary.txt build/ci/tests/conformance/testssl/summary.txt
 ctest --test-dir build/ci --output-on-failure -j 2 --timeout 900 || rc=$?
 # The VM lane's inner summaries (kernel, GoogleTest counts per binary), which
 # ctest does not show for a passing test.
@@ -55,4 +55,7 @@ echo "== kTLS VM lane summaries"
 for f in build/ci/tests/ktls-vm/work/*/*/summary.txt; do
   [[ -f $f ]] && cat "$f"
 done
+# testssl.sh's verdict on tlsd's defaults (docs/conformance.md).
+echo "== testssl.sh summary"
+cat build/ci/tests/conformance/testssl/summary.txt 2>/dev/null || echo "(no summary: testssl did not run)"
 exit "$rc"
