@@ -14,8 +14,12 @@ start_tlsd_pull() {
     -subj /CN=localhost -addext subjectAltName=DNS:localhost \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
   port=''
+  # Below the ephemeral range: a client socket elsewhere may hold any port
+  # in it (and then bind fails although nothing listens).
+  local ephemeral_low _rest
+  read -r ephemeral_low _rest </proc/sys/net/ipv4/ip_local_port_range
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
   done
   [[ -n $port ]] || fail "no free port"

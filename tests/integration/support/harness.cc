@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -312,20 +313,34 @@ std::string Sha256Hex(absl::string_view data) {
 // Ports, waiting
 
 int PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
+  // Below the ephemeral range: a port the kernel handed out for bind(0) can
+  // be taken as the source port of some other test's outgoing connection
+  // before tlsd binds it (hostile_test makes 10,000 of them).
+  int ephemeral_low = 32768;
+  if (absl::StatusOr<std::string> range = ReadFile("/proc/sys/net/ipv4/ip_local_port_range");
+      range.ok()) {
+    int low = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(range->substr(0, range->find_first_of(" \t"))),
+                         &low) &&
+        low > 11000) {
+      ephemeral_low = low;
+    }
   }
-  close(fd);
-  return port;
+  static std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(10000, ephemeral_low - 1);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = pick(rng);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return -1;
 }
 
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
