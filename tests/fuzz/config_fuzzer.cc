@@ -26,18 +26,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "tests/fuzz/fuzz_oracle.h"
 #include "tlsd/config/config.h"
 
 namespace tlsd {
 namespace {
-
-#define FUZZ_REQUIRE(cond)                                                      \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: oracle failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                  \
-    }                                                                           \
-  } while (0)
 
 constexpr absl::string_view kSource = "fuzz.toml";
 

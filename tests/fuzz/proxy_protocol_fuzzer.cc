@@ -27,18 +27,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "common/wire/messages.h"
+#include "tests/fuzz/fuzz_oracle.h"
 #include "tlsd/handshaker/proxy_protocol.h"
 
 namespace tlsd {
 namespace {
-
-#define FUZZ_REQUIRE(cond)                                                      \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: oracle failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                  \
-    }                                                                           \
-  } while (0)
 
 using Result = ProxyHeader::Result;
 

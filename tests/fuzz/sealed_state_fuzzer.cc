@@ -37,19 +37,12 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/wire/messages.h"
+#include "tests/fuzz/fuzz_oracle.h"
 #include "tests/fuzz/sealed_state_fuzz.h"
 #include "tlsd/control/sealed_state.h"
 
 namespace tlsd {
 namespace {
-
-#define FUZZ_REQUIRE(cond)                                                      \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: oracle failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                  \
-    }                                                                           \
-  } while (0)
 
 using fuzz::LocalA;
 using fuzz::LocalB;

@@ -25,21 +25,12 @@
 #include "absl/types/span.h"
 #include "common/wire/frame.h"
 #include "common/wire/messages.h"
+#include "tests/fuzz/fuzz_oracle.h"
 
 namespace tlsd {
 namespace {
 
-#define FUZZ_REQUIRE(cond)                                                      \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: oracle failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                  \
-    }                                                                           \
-  } while (0)
-
-bool SameBytes(const std::vector<uint8_t>& a, absl::Span<const uint8_t> b) {
-  return a.size() == b.size() && (a.empty() || memcmp(a.data(), b.data(), a.size()) == 0);
-}
+using fuzz::SameBytes;
 
 void RequireRejected(const absl::Status& s) {
   FUZZ_REQUIRE(s.code() == absl::StatusCode::kInvalidArgument);
