@@ -57,18 +57,6 @@ rlim_t RaiseOwnFdLimit() {
   return l.rlim_cur;
 }
 
-UniqueFd ConnectRaw(int port) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    return UniqueFd();
-  }
-  return fd;
-}
-
 bool RoundTrip(int port) {
   ClientOptions opts;
   opts.io_timeout = absl::Seconds(10);
@@ -96,7 +84,7 @@ std::vector<UniqueFd> Silent(int port, size_t n) {
   std::vector<UniqueFd> held;
   held.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    UniqueFd fd = ConnectRaw(port);
+    UniqueFd fd = ConnectLoopback(port);
     if (!fd.valid()) break;
     held.push_back(std::move(fd));
   }
@@ -268,7 +256,7 @@ void RunClients(int count, int parallel,
   for (int t = 0; t < parallel; ++t) {
     threads.emplace_back([&] {
       for (int i = next++; i < count; i = next++) {
-        UniqueFd fd = ConnectRaw(port);
+        UniqueFd fd = ConnectLoopback(port);
         if (!fd.valid()) {
           ++tally.connect_failed;
           continue;

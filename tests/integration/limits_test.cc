@@ -37,20 +37,6 @@ std::unique_ptr<TestDaemon> Start(const std::string& service_extra) {
   return std::move(*d);
 }
 
-// A TCP connection that never says anything.
-int Idle(int port) {
-  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(s);
-    return -1;
-  }
-  return s;
-}
-
 bool RoundTrip(int port, const std::string& source) {
   ClientOptions opts;
   opts.source_address = source;
@@ -73,10 +59,11 @@ TEST(SourceLimitTest, OneAddressOverItsHandshakesIsRefusedWhileAnotherIsServed) 
   absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
       InProcessBackend::Subscribe(d->control(), "app", EchoHandler());
   ASSERT_TRUE(b.ok()) << b.status();
-  int idle1 = Idle(d->port());
-  int idle2 = Idle(d->port());
-  ASSERT_GE(idle1, 0);
-  ASSERT_GE(idle2, 0);
+  // Two TCP connections that never say anything.
+  UniqueFd idle1 = ConnectLoopback(d->port());
+  UniqueFd idle2 = ConnectLoopback(d->port());
+  ASSERT_TRUE(idle1.valid());
+  ASSERT_TRUE(idle2.valid());
 
   EXPECT_FALSE(RoundTrip(d->port(), "127.0.0.1")) << "the third from 127.0.0.1 was served";
   ASSERT_TRUE(WaitFor([&] { return CountRefused(*d) == 1; }, absl::Seconds(5))) << d->Log();
@@ -86,10 +73,10 @@ TEST(SourceLimitTest, OneAddressOverItsHandshakesIsRefusedWhileAnotherIsServed) 
                                                  << d->Log();
 
   // A slot frees when an idle client leaves: 127.0.0.1 is served again.
-  close(idle1);
+  idle1.Reset();
   EXPECT_TRUE(WaitFor([&] { return RoundTrip(d->port(), "127.0.0.1"); }, absl::Seconds(10)))
       << d->Log();
-  close(idle2);
+  idle2.Reset();
 }
 
 TEST(SourceLimitTest, OneAddressOverItsRateIsRefusedWhileAnotherIsServed) {

@@ -343,6 +343,18 @@ int PickFreePort() {
   return -1;
 }
 
+UniqueFd ConnectLoopback(int port) {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    return UniqueFd();
+  }
+  return fd;
+}
+
 bool WaitFor(const std::function<bool()>& cond, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/base/unique_fd.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_certs.h"
 
@@ -108,10 +109,15 @@ std::string Sha256Hex(absl::string_view data);
 // ---------------------------------------------------------------------------
 // Ports, waiting
 
-// PickFreePort binds 127.0.0.1:0, reads the port the kernel chose and closes
-// the socket. Another process may take it before tlsd binds it: TestDaemon
+// PickFreePort returns a port of 127.0.0.1 that bind() just accepted, chosen
+// below the ephemeral range (where no client socket can be holding it).
+// Another process may still take it before tlsd binds it: TestDaemon
 // retries on EADDRINUSE.
 int PickFreePort();
+
+// ConnectLoopback makes a plain (blocking) TCP connection to 127.0.0.1:port;
+// invalid if it fails.
+UniqueFd ConnectLoopback(int port);
 
 // WaitFor polls `cond` every 10 ms until it is true or `timeout` passes;
 // returns the last result.
