@@ -29,6 +29,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/support/harness.h"
@@ -226,7 +227,7 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   constexpr int kBatch = 25;
   const absl::Time start = absl::Now();
   std::atomic<int> clients_ok{0}, clients_hung{0}, clients_failed{0};
-  std::string first_failure;
+  std::string client_failures;  // one line per client whose handshake failed
   std::string odd_ends;
   std::mutex failure_mu;
   for (int batch = 0; batch < kCycles / kBatch; ++batch) {
@@ -266,10 +267,8 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
         if (!c.ok()) {
           ++clients_failed;
           std::lock_guard<std::mutex> l(failure_mu);
-          if (first_failure.empty()) {
-            first_failure = absl::StrCat(c.status().message(), " after ",
-                                         absl::FormatDuration(absl::Now() - client_start));
-          }
+          absl::StrAppend(&client_failures, "client failed: ", c.status().message(), " after ",
+                          absl::FormatDuration(absl::Now() - client_start), "\n");
           return;
         }
         if (SSL_session_reused((*c)->ssl()) == 1) ++resumed;
@@ -329,12 +328,14 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   // A client whose own TCP connection is lost mid-handshake is not what this
   // test is about, and it happens here: on the VM lane's 6.1 kernel (not on
   // 7.x, not on the host) 1 to 3 clients in 1000 have their socket reset or
-  // read EAGAIN under it while tlsd logs the peer as gone (unexpected eof,
-  // or getpeername ENOTCONN before sealing). Cause not found yet (see
-  // tests/integration/README.md); a few are tolerated and reported, tlsd's
-  // own failures never are.
+  // read EAGAIN under it while tlsd logs the peer as gone (closed before its
+  // first byte, unexpected eof, or getpeername ENOTCONN before sealing).
+  // Cause not found yet (see tests/integration/README.md); a few are
+  // tolerated and reported, but only where the client itself failed on that
+  // very connection; tlsd's own failures never are.
   constexpr int kLostClientsTolerated = 5;
-  EXPECT_LE(clients_failed.load(), kLostClientsTolerated) << "first failure: " << first_failure;
+  if (!client_failures.empty()) std::cout << "[ NOTE     ] " << client_failures;
+  EXPECT_LE(clients_failed.load(), kLostClientsTolerated) << client_failures;
   EXPECT_EQ(clients_hung.load(), 0) << "clients whose connection neither ended nor got data";
   EXPECT_EQ(clients_ok.load(), kCycles - clients_failed - clients_hung);
   EXPECT_GT(resumed.load(), kCycles / 2) << "the cycles were meant to resume a session";
@@ -349,14 +350,31 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
     const std::string outcome = l.Field("outcome");
     ++outcomes[outcome];
     if (outcome == "handed-off" || outcome == "relay" || outcome == "no-backend") continue;
-    const bool client_gone =
+    const bool looks_gone =
+        (outcome == "closed" &&
+         absl::StrContains(l.line, "reason=the client closed without sending anything")) ||
         (outcome == "handshake-failed" &&
          absl::StrContains(l.line, "reason=unexpected eof while reading")) ||
         (outcome == "refused" && absl::StrContains(l.line, "Transport endpoint is not connected"));
+    // ... and the client on that connection (tlsd's peer= is the client's
+    // local address) saw its handshake fail or its connection end oddly.
+    const std::string peer = l.Field("peer");
+    const bool client_gone =
+        looks_gone && (absl::StrContains(client_failures, absl::StrCat("[local ", peer, "]")) ||
+                       absl::StrContains(odd_ends, absl::StrCat("client ", peer, ": ")));
     absl::StrAppend(client_gone ? &lost : &unexpected, l.line, "\n");
-    if (client_gone) ++num_lost;
+    if (client_gone) {
+      ++num_lost;
+      // What that client saw, for the record (tests/integration/README.md).
+      for (absl::string_view c : absl::StrSplit(odd_ends, '\n')) {
+        if (absl::StartsWith(c, absl::StrCat("client ", peer, ": "))) {
+          absl::StrAppend(&lost, "  ", c, "\n");
+        }
+      }
+    }
   }
-  EXPECT_EQ(unexpected, "") << "connections that failed for another reason; clients:\n" << odd_ends;
+  EXPECT_EQ(unexpected, "") << "connections that failed for another reason; clients:\n"
+                            << client_failures << odd_ends;
   EXPECT_LE(num_lost, kLostClientsTolerated) << lost << "clients:\n" << odd_ends;
   if (num_lost > 0) {
     std::cout << "[ NOTE     ] " << num_lost << " connection(s) lost by their client:\n" << lost;

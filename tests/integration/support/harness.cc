@@ -1070,10 +1070,12 @@ absl::Status TlsClient::Failure(absl::string_view what, int ret) {
     detail = ret == 0 ? "EOF from the server" : ErrnoText(e);
   }
   const int alert = alert_->load();
+  // The local address lets a test match this failure with tlsd's log line
+  // for the same connection (peer=...).
   return absl::AbortedError(absl::StrCat(
       what, " failed (ssl error ", err, "): ", detail,
-      alert >= 0 ? absl::StrCat(" [alert received: ", SSL_alert_desc_string_long(alert), "]")
-                 : ""));
+      alert >= 0 ? absl::StrCat(" [alert received: ", SSL_alert_desc_string_long(alert), "]") : "",
+      " [local ", LocalAddress(), "]"));
 }
 
 absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::Connect(int port, const ClientOptions& opts) {
