@@ -119,6 +119,65 @@ TEST(KeyHolderTest, PrivateKeyIsInTheHolderAndNotInTheEngine) {
   EXPECT_GT(sockets, 0) << "the holder's signing channels";
 }
 
+// Session-ticket keys too: after tickets were issued and opened (TLS 1.2
+// and 1.3 resumptions) with a shared ticket_key_file, its master keys are
+// in the holder's memory and nowhere in the engine's, which only ever got
+// one ticket's derived keys at a time.
+TEST(KeyHolderTest, TicketKeysAreInTheHolderAndNotInTheEngine) {
+  SKIP_MEMSCAN_IN_SANITIZER_BUILD();
+  TempDir dir;
+  const std::string key_file = dir.File("ticket.keys");
+  const std::string bytes = RandomBytes(160);  // two entries: name(16) | master(64)
+  ASSERT_TRUE(WriteFile(key_file, bytes, 0600).ok());
+  absl::StatusOr<std::unique_ptr<TestDaemon>> d =
+      TestDaemon::Start({.config = [&](const DaemonEnv& env) {
+        return SimpleConfig(env, absl::StrCat("ticket_key_file = \"", key_file, "\"\n"));
+      }});
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<std::unique_ptr<InProcessBackend>> b =
+      InProcessBackend::Subscribe((*d)->control(), "app", EchoHandler());
+  ASSERT_TRUE(b.ok()) << b.status();
+  for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    ClientOptions opts;
+    opts.version = version;
+    SSL_SESSION* session = nullptr;
+    for (int i = 0; i < 2; ++i) {
+      opts.session = session;
+      absl::StatusOr<std::unique_ptr<TlsClient>> c = TlsClient::Connect((*d)->port(), opts);
+      ASSERT_TRUE(c.ok()) << c.status() << "\n" << (*d)->Log();
+      ASSERT_TRUE((*c)->Write("ping").ok());
+      ASSERT_TRUE((*c)->ReadExactly(4).ok());  // and with it, TLS 1.3's tickets
+      if (i == 1) {
+        EXPECT_EQ(SSL_session_reused((*c)->ssl()), 1) << "version " << version;
+        SSL_SESSION_free(session);
+      } else {
+        session = (*c)->Get1Session();
+      }
+      (*c)->Close();
+    }
+  }
+
+  // Needles: both halves of both masters.
+  std::vector<std::string> needles;
+  for (size_t entry = 0; entry < 2; ++entry) {
+    needles.push_back(bytes.substr(entry * 80 + 16, 32));
+    needles.push_back(bytes.substr(entry * 80 + 48, 32));
+  }
+  const pid_t holder = (*d)->KeyHolderPid();
+  ASSERT_GT(holder, 0);
+  absl::StatusOr<MemScanResult> engine = ScanProcessMemory((*d)->pid(), needles);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  absl::StatusOr<MemScanResult> keys = ScanProcessMemory(holder, needles);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  printf("[ memscan ] ticket masters: engine %zu bytes scanned, key holder %zu bytes scanned\n",
+         engine->bytes_scanned, keys->bytes_scanned);
+  for (size_t i = 0; i < needles.size(); ++i) {
+    EXPECT_TRUE(keys->found[i]) << "the key holder's memory has no copy of master half " << i
+                                << ": the scan would prove nothing";
+    EXPECT_FALSE(engine->found[i]) << "ticket master half " << i << " is in the engine's memory";
+  }
+}
+
 // Without its key holder tlsd cannot complete a handshake: if the holder
 // dies, tlsd says so and exits with a failure status (systemd's
 // Restart=on-failure then starts a fresh pair) instead of stalling.

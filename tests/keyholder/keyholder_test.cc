@@ -2,6 +2,7 @@
 #include <openssl/rsa.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,7 @@ TEST(ProtocolTest, MalformedSignRequestsAreRejected) {
   std::vector<uint8_t> bad_type = good;
   bad_type[0] = static_cast<uint8_t>(MessageType::kLoad);
   EXPECT_THAT(DecodeSignRequest(bad_type), StatusIs(absl::StatusCode::kInvalidArgument));
-  for (uint8_t op : {0, 4, 255}) {
+  for (uint8_t op : {0, 6, 255}) {
     std::vector<uint8_t> bad_op = good;
     bad_op[1] = op;
     EXPECT_THAT(DecodeSignRequest(bad_op), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -83,6 +84,38 @@ TEST(ProtocolTest, SetupMessagesRoundTripAndSignIsNoSetupRequest) {
   EXPECT_EQ(r.code, 3);
   EXPECT_EQ(r.key_id, 2u);
   EXPECT_EQ(r.message, "why");
+}
+
+TEST(ProtocolTest, TicketOperationsHaveFixedInputLengths) {
+  TLSD_ASSERT_OK_AND_ASSIGN(SignRequest made,
+                            DecodeSignRequest(EncodeSignRequest({SignOp::kTicketNew, 3, {}})));
+  EXPECT_EQ(made.op, SignOp::kTicketNew);
+  EXPECT_EQ(made.key_id, 3u);
+  EXPECT_THAT(DecodeSignRequest(EncodeSignRequest({SignOp::kTicketNew, 3, Bytes(1, 0)})),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  TLSD_ASSERT_OK_AND_ASSIGN(
+      SignRequest open,
+      DecodeSignRequest(EncodeSignRequest({SignOp::kTicketOpen, 0, Bytes(32, 7)})));
+  EXPECT_EQ(open.input, Bytes(32, 7));
+  for (size_t len : {0, 31, 33, 64}) {
+    EXPECT_THAT(DecodeSignRequest(EncodeSignRequest({SignOp::kTicketOpen, 0, Bytes(len, 7)})),
+                StatusIs(absl::StatusCode::kInvalidArgument))
+        << len;
+  }
+  // A signing operation still needs input.
+  EXPECT_THAT(DecodeSignRequest(EncodeSignRequest({SignOp::kEcdsaDigest, 0, {}})),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+
+  TLSD_ASSERT_OK_AND_ASSIGN(SetupRequest file,
+                            DecodeSetupRequest(EncodeLoadTickets({"/etc/t.keys", 0})));
+  EXPECT_EQ(file.type, MessageType::kLoadTickets);
+  EXPECT_EQ(file.tickets.key_file, "/etc/t.keys");
+  TLSD_ASSERT_OK_AND_ASSIGN(SetupRequest random, DecodeSetupRequest(EncodeLoadTickets({"", 3600})));
+  EXPECT_EQ(random.tickets.rotate_seconds, 3600u);
+  EXPECT_THAT(DecodeSetupRequest(EncodeLoadTickets({"", 0})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rotation")));
+  EXPECT_THAT(DecodeSetupRequest(EncodeLoadTickets({std::string("/a\0b", 4), 0})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad path")));
 }
 
 // --- What the holder agrees to do -----------------------------------------
@@ -222,6 +255,58 @@ TEST_F(KeyHolderTest, StandInKeysSignInTheHolderProcess) {
   EXPECT_THAT(holder->Sign(1, SignOp::kRsaPss, Bytes(256, 0x42)),
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(holder->Sign(0, SignOp::kEcdsaDigest, Bytes(32, 1)), IsOk());
+}
+
+// The holder's rings give the engine the keys of one ticket at a time: the
+// same keys a local ring over the same file derives (so tickets move
+// between tlsd instances), nothing for an unknown name, and a refusal for a
+// ring that does not exist.
+TEST_F(KeyHolderTest, TicketKeysComeFromTheHoldersRings) {
+  const std::string file = dir_ + "/ticket.keys";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << std::string(16, 'N') << std::string(64, 'K');
+  }
+  TLSD_ASSERT_OK_AND_ASSIGN(std::unique_ptr<KeyHolder> holder, KeyHolder::Spawn(1));
+  TLSD_ASSERT_OK_AND_ASSIGN(std::shared_ptr<TicketKeys> shared,
+                            holder->Tickets(file, absl::Hours(1)));
+  TLSD_ASSERT_OK_AND_ASSIGN(std::shared_ptr<TicketKeys> random,
+                            holder->Tickets("", absl::Hours(1)));
+  ASSERT_THAT(holder->Seal(""), IsOk());
+
+  LocalPrivateKeys local;
+  TLSD_ASSERT_OK_AND_ASSIGN(std::shared_ptr<TicketKeys> here, local.Tickets(file, absl::Hours(1)));
+  TLSD_ASSERT_OK_AND_ASSIGN(TicketSecrets sealed, shared->ForNewTicket());
+  EXPECT_EQ(std::string(sealed.name.begin(), sealed.name.end()), std::string(16, 'N'));
+  TicketSecrets opened;
+  TLSD_ASSERT_OK_AND_ASSIGN(TicketKeyState state, here->ForTicket(sealed.name, sealed.iv, &opened));
+  EXPECT_EQ(state, TicketKeyState::kCurrent);
+  EXPECT_EQ(opened.hmac.span(), sealed.hmac.span());
+  EXPECT_EQ(opened.aes.span(), sealed.aes.span());
+  TicketSecrets back;
+  TLSD_ASSERT_OK_AND_ASSIGN(state, shared->ForTicket(sealed.name, sealed.iv, &back));
+  EXPECT_EQ(state, TicketKeyState::kCurrent);
+  EXPECT_EQ(back.aes.span(), sealed.aes.span());
+  // The random ring has other masters: the shared ring's ticket is unknown.
+  TLSD_ASSERT_OK_AND_ASSIGN(state, random->ForTicket(sealed.name, sealed.iv, &back));
+  EXPECT_EQ(state, TicketKeyState::kUnknown);
+
+  // After SEAL a reload may still load a ring; errors are check-config's.
+  TLSD_ASSERT_OK_AND_ASSIGN(std::shared_ptr<TicketKeys> reloaded,
+                            holder->Tickets(file, absl::Hours(1)));
+  TLSD_ASSERT_OK_AND_ASSIGN(state, reloaded->ForTicket(sealed.name, sealed.iv, &back));
+  EXPECT_EQ(state, TicketKeyState::kCurrent);
+  absl::StatusOr<std::shared_ptr<TicketKeys>> missing =
+      holder->Tickets(dir_ + "/missing.keys", absl::Hours(1));
+  absl::StatusOr<std::shared_ptr<TicketKeys>> missing_here =
+      local.Tickets(dir_ + "/missing.keys", absl::Hours(1));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), missing_here.status().code());
+  EXPECT_EQ(missing.status().message(), missing_here.status().message());
+  // No such ring: refused, and the channel still works.
+  EXPECT_THAT(holder->Sign(7, SignOp::kTicketNew, {}),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(holder->Sign(0, SignOp::kTicketNew, {}), IsOk());
 }
 
 TEST_F(KeyHolderTest, LoadErrorsAreTheOnesCheckConfigReports) {

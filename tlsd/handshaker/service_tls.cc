@@ -85,13 +85,12 @@ absl::StatusOr<std::unique_ptr<ServiceTls>> ServiceTls::Create(const ServiceConf
         previous->config_.ticket_key_file.empty() &&
         previous->config_.ticket_rotate_seconds == config.ticket_rotate_seconds) {
       service->tickets_ = previous->tickets_;
-    } else if (config.ticket_key_file.empty()) {
-      service->tickets_ = TicketKeyRing::Random(absl::Seconds(config.ticket_rotate_seconds));
     } else {
-      absl::StatusOr<std::shared_ptr<TicketKeyRing>> ring =
-          TicketKeyRing::FromFile(config.ticket_key_file);
-      if (!ring.ok()) return at(config.line, ring.status());
-      service->tickets_ = *std::move(ring);
+      // A file is read again on every reload: that is how a fleet rotates.
+      absl::StatusOr<std::shared_ptr<TicketKeys>> tickets =
+          keys.Tickets(config.ticket_key_file, absl::Seconds(config.ticket_rotate_seconds));
+      if (!tickets.ok()) return at(config.line, tickets.status());
+      service->tickets_ = *std::move(tickets);
     }
   }
 
@@ -169,7 +168,7 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
   SSL_CTX_set_session_cache_mode(
       ctx.get(), config_.session_cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
   if (tickets_) {
-    tickets_->Attach(ctx.get());
+    AttachTicketKeys(ctx.get(), tickets_.get());
   } else {
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx.get(), 0);

@@ -64,8 +64,8 @@ class ServiceTls {
   void AddStaple(SSL_CTX* ctx, const CertificateConfig& cert);
 
   ServiceConfig config_;
-  std::vector<uint8_t> alpn_wire_;  // server preference, RFC 7301 wire format
-  std::shared_ptr<TicketKeyRing> tickets_;
+  std::vector<uint8_t> alpn_wire_;                        // server preference, RFC 7301 wire format
+  std::shared_ptr<TicketKeys> tickets_;                   // the key holder's, for this service
   std::vector<SslCtxPtr> contexts_;                       // [0] is the default (first certificate)
   absl::flat_hash_map<const X509*, OcspStaple> staples_;  // by leaf certificate
   absl::flat_hash_map<std::string, SSL_CTX*> exact_names_;

@@ -14,8 +14,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/errno_status.h"
+#include "common/base/secret_bytes.h"
 #include "tlsd/keyholder/holder.h"
 #include "tlsd/keyholder/remote_key.h"
+#include "tlsd/keyholder/remote_tickets.h"
 
 namespace tlsd::keyholder {
 namespace {
@@ -142,6 +144,18 @@ absl::StatusOr<EvpPkeyPtr> KeyHolder::Key(const std::string& cert_path, X509* le
   return MakeRemoteKey(X509_get0_pubkey(leaf), this, reply->key_id);
 }
 
+absl::StatusOr<std::shared_ptr<TicketKeys>> KeyHolder::Tickets(const std::string& key_file,
+                                                               absl::Duration rotate) {
+  const int64_t seconds = absl::ToInt64Seconds(rotate);
+  absl::StatusOr<SetupReply> reply = Setup(EncodeLoadTickets(
+      {key_file, static_cast<uint32_t>(std::clamp<int64_t>(seconds, 1, UINT32_MAX))}));
+  if (!reply.ok()) return reply.status();
+  if (reply->code != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(reply->code), reply->message);
+  }
+  return MakeRemoteTicketKeys(this, reply->key_id);
+}
+
 absl::Status KeyHolder::Seal(const std::string& user) {
   absl::StatusOr<SetupReply> reply = Setup(EncodeSeal({user}));
   if (!reply.ok()) return reply.status();
@@ -177,6 +191,7 @@ absl::StatusOr<std::vector<uint8_t>> KeyHolder::Sign(uint32_t key_id, SignOp op,
   }
   freed_.notify_one();
   absl::StatusOr<SignReply> reply = DecodeSignReply(*raw);
+  SecureZero(raw->data(), raw->size());  // it may carry a ticket's keys
   if (!reply.ok()) return reply.status();
   if (!reply->ok) return absl::PermissionDeniedError("key holder refused the operation");
   return std::move(reply->output);

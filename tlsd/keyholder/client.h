@@ -40,6 +40,10 @@ class KeyHolder : public PrivateKeys {
   // LocalPrivateKeys reports them); the result is a stand-in for it.
   absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
                                  const std::string& key_path) override;
+  // PrivateKeys: the holder makes the ring (and reads the file); the result
+  // asks it for each ticket's keys.
+  absl::StatusOr<std::shared_ptr<TicketKeys>> Tickets(const std::string& key_file,
+                                                      absl::Duration rotate) override;
 
   // Seal ends setup: the holder becomes `user` (as the engine will), applies
   // its seccomp profile and from then on takes SIGN on the signing channels
@@ -47,8 +51,9 @@ class KeyHolder : public PrivateKeys {
   // setup channel.
   absl::Status Seal(const std::string& user);
 
-  // Sign asks for one operation with key `key_id` (waits for a free
-  // channel; bounded by a 5 s reply timeout).
+  // Sign asks for one operation with key `key_id` (a ticket ring's id for
+  // the ticket operations; waits for a free channel; bounded by a 5 s reply
+  // timeout).
   absl::StatusOr<std::vector<uint8_t>> Sign(uint32_t key_id, SignOp op,
                                             absl::Span<const uint8_t> input);
 

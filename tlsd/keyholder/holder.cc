@@ -10,14 +10,17 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/logging.h"
 #include "common/base/privileges.h"
+#include "common/base/secret_bytes.h"
 #include "tlsd/sandbox/seccomp_policy.h"
 #include "tlsd/tls/credentials.h"
 #include "tlsd/tls/ossl_error.h"
+#include "tlsd/tls/ticket_ring.h"
 
 namespace tlsd::keyholder {
 namespace {
@@ -35,6 +38,13 @@ SetupReply Reply(const absl::Status& s, uint32_t key_id = 0) {
   return {static_cast<int32_t>(s.code()), key_id, std::string(s.message())};
 }
 
+// What the holder keeps: the private keys and the session-ticket rings the
+// engine had it load, each named by its index.
+struct Secrets {
+  std::vector<EvpPkeyPtr> keys;
+  std::vector<std::unique_ptr<TicketKeyRing>> rings;
+};
+
 // Load handles LOAD: read and check the key, keep it, answer its id.
 SetupReply Load(const LoadRequest& load, std::vector<EvpPkeyPtr>& keys) {
   absl::StatusOr<X509Ptr> leaf = LoadCertificate(load.cert_path);
@@ -46,8 +56,62 @@ SetupReply Load(const LoadRequest& load, std::vector<EvpPkeyPtr>& keys) {
   return Reply(absl::OkStatus(), static_cast<uint32_t>(keys.size() - 1));
 }
 
+// LoadTickets handles LOAD_TICKETS: a ring from the file, or a random one.
+SetupReply LoadTickets(const LoadTicketsRequest& req, Secrets& secrets) {
+  std::unique_ptr<TicketKeyRing> ring;
+  if (req.key_file.empty()) {
+    ring = TicketKeyRing::Random(absl::Seconds(req.rotate_seconds));
+  } else {
+    absl::StatusOr<std::unique_ptr<TicketKeyRing>> loaded = TicketKeyRing::FromFile(req.key_file);
+    if (!loaded.ok()) return Reply(loaded.status());
+    ring = *std::move(loaded);
+  }
+  secrets.rings.push_back(std::move(ring));
+  return Reply(absl::OkStatus(), static_cast<uint32_t>(secrets.rings.size() - 1));
+}
+
+// OnLoad answers LOAD or LOAD_TICKETS.
+SetupReply OnLoad(const SetupRequest& req, Secrets& secrets) {
+  return req.type == MessageType::kLoad ? Load(req.load, secrets.keys)
+                                        : LoadTickets(req.tickets, secrets);
+}
+
+// Ticket answers kTicketNew and kTicketOpen with ring `ring` (layouts in
+// protocol.h).
+absl::StatusOr<std::vector<uint8_t>> Ticket(TicketKeyRing& ring, SignOp op,
+                                            absl::Span<const uint8_t> input) {
+  std::vector<uint8_t> out;
+  TicketSecrets s;
+  if (op == SignOp::kTicketNew) {
+    absl::StatusOr<TicketSecrets> made = ring.ForNewTicket();
+    if (!made.ok()) return made.status();
+    s = *std::move(made);
+    out.insert(out.end(), s.name.begin(), s.name.end());
+    out.insert(out.end(), s.iv.begin(), s.iv.end());
+  } else {
+    absl::StatusOr<TicketKeyState> state = ring.ForTicket(
+        input.subspan(0, kTicketNameLen), input.subspan(kTicketNameLen, kTicketIvLen), &s);
+    if (!state.ok()) return state.status();
+    out.push_back(static_cast<uint8_t>(*state));
+    if (*state == TicketKeyState::kUnknown) return out;
+  }
+  out.insert(out.end(), s.hmac.span().begin(), s.hmac.span().end());
+  out.insert(out.end(), s.aes.span().begin(), s.aes.span().end());
+  return out;
+}
+
+// Answer performs one SIGN request: a signature, or a ticket's keys.
+absl::StatusOr<std::vector<uint8_t>> Answer(const SignRequest& req, Secrets& secrets) {
+  if (req.op == SignOp::kTicketNew || req.op == SignOp::kTicketOpen) {
+    if (req.key_id >= secrets.rings.size()) return Refused("no such ticket ring");
+    return Ticket(*secrets.rings[req.key_id], req.op, req.input);
+  }
+  if (req.key_id >= secrets.keys.size()) return Refused("no such key");
+  return SignWith(secrets.keys[req.key_id].get(), req.op, req.input);
+}
+
 // Setup: LOAD until SEAL. Returns false when the engine went away.
-bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
+bool Setup(int fd, Secrets& secrets) {
   std::vector<uint8_t> buf(kMaxSetupMessage + 1);
   for (;;) {
     ssize_t n = recv(fd, buf.data(), buf.size(), 0);
@@ -59,8 +123,8 @@ bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
       Send(fd, EncodeSetupReply(Reply(req.status())));
       continue;
     }
-    if (req->type == MessageType::kLoad) {
-      Send(fd, EncodeSetupReply(Load(req->load, keys)));
+    if (req->type != MessageType::kSeal) {
+      Send(fd, EncodeSetupReply(OnLoad(*req, secrets)));
       continue;
     }
     // SEAL: give up root like the engine does, and become untraceable by it.
@@ -79,15 +143,15 @@ bool Setup(int fd, std::vector<EvpPkeyPtr>& keys) {
       Send(fd, EncodeSetupReply(Reply(sandboxed.status())));
       return false;
     }
-    Send(fd, EncodeSetupReply(Reply(absl::OkStatus(), static_cast<uint32_t>(keys.size()))));
+    Send(fd, EncodeSetupReply(Reply(absl::OkStatus(), static_cast<uint32_t>(secrets.keys.size()))));
     return true;
   }
 }
 
-// OnReload answers one message on the setup channel after SEAL: a LOAD (a
-// reload's new certificate), as the dropped user; nothing else.
+// OnReload answers one message on the setup channel after SEAL: a LOAD or
+// LOAD_TICKETS (a reload's), as the dropped user; nothing else.
 // Returns false once the engine has closed the channel.
-bool OnReload(int fd, std::vector<EvpPkeyPtr>& keys, std::vector<uint8_t>& buf) {
+bool OnReload(int fd, Secrets& secrets, std::vector<uint8_t>& buf) {
   ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
   if (n < 0) return errno == EAGAIN || errno == EINTR;
   if (n == 0) return false;
@@ -95,17 +159,17 @@ bool OnReload(int fd, std::vector<EvpPkeyPtr>& keys, std::vector<uint8_t>& buf) 
       DecodeSetupRequest(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)));
   if (!req.ok()) {
     Send(fd, EncodeSetupReply(Reply(req.status())));
-  } else if (req->type != MessageType::kLoad) {
+  } else if (req->type == MessageType::kSeal) {
     Send(fd, EncodeSetupReply(Reply(absl::FailedPreconditionError("already sealed"))));
   } else {
-    Send(fd, EncodeSetupReply(Load(req->load, keys)));
+    Send(fd, EncodeSetupReply(OnLoad(*req, secrets)));
   }
   return true;
 }
 
 // Serve answers SIGN on the signing channels and LOAD on the setup channel
 // until the signing channels are all closed (the engine exited).
-void Serve(int setup_fd, const std::vector<int>& fds, std::vector<EvpPkeyPtr>& keys) {
+void Serve(int setup_fd, const std::vector<int>& fds, Secrets& secrets) {
   std::vector<pollfd> polls;
   for (int fd : fds) polls.push_back({fd, POLLIN, 0});
   polls.push_back({setup_fd, POLLIN, 0});
@@ -121,7 +185,7 @@ void Serve(int setup_fd, const std::vector<int>& fds, std::vector<EvpPkeyPtr>& k
       pollfd& p = polls[i];
       if (p.fd < 0 || p.revents == 0) continue;
       if (i == polls.size() - 1) {
-        if (!OnReload(p.fd, keys, setup_buf)) p.fd = -1;  // no more reloads
+        if (!OnReload(p.fd, secrets, setup_buf)) p.fd = -1;  // no more reloads
         continue;
       }
       ssize_t n = recv(p.fd, buf.data(), buf.size(), MSG_DONTWAIT);
@@ -135,12 +199,15 @@ void Serve(int setup_fd, const std::vector<int>& fds, std::vector<EvpPkeyPtr>& k
       SignReply reply;
       absl::StatusOr<SignRequest> req =
           DecodeSignRequest(absl::MakeConstSpan(buf.data(), static_cast<size_t>(n)));
-      if (req.ok() && req->key_id < keys.size()) {
-        absl::StatusOr<std::vector<uint8_t>> sig =
-            SignWith(keys[req->key_id].get(), req->op, req->input);
-        if (sig.ok()) reply = {true, std::move(*sig)};
+      if (req.ok()) {
+        absl::StatusOr<std::vector<uint8_t>> out = Answer(*req, secrets);
+        if (out.ok()) reply = {true, std::move(*out)};
       }
-      Send(p.fd, EncodeSignReply(reply));
+      std::vector<uint8_t> wire = EncodeSignReply(reply);
+      Send(p.fd, wire);
+      // A ticket's keys are secrets too (for as long as its ticket lives).
+      SecureZero(wire.data(), wire.size());
+      SecureZero(reply.output.data(), reply.output.size());
     }
   }
 }
@@ -234,9 +301,9 @@ absl::StatusOr<std::vector<uint8_t>> SignWith(EVP_PKEY* key, SignOp op,
 }
 
 int RunKeyHolder(int setup_fd, const std::vector<int>& sign_fds) {
-  std::vector<EvpPkeyPtr> keys;
-  if (!Setup(setup_fd, keys)) return 1;
-  Serve(setup_fd, sign_fds, keys);
+  Secrets secrets;
+  if (!Setup(setup_fd, secrets)) return 1;
+  Serve(setup_fd, sign_fds, secrets);
   return 0;
 }
 

@@ -2,10 +2,11 @@
 #define TLSD_TLSD_KEYHOLDER_HOLDER_H_
 
 // The key holder process: the only tlsd process that reads private key files
-// and has key bytes in its memory. It loads the keys the engine names during
-// setup, becomes tlsd's user, marks itself non-dumpable (so that the engine,
-// running as the same user, cannot ptrace it or read its memory), and then
-// answers fixed-size SIGN requests, one operation per request
+// and session-ticket key files, and has their bytes in its memory. It loads
+// the keys the engine names during setup, becomes tlsd's user, marks itself
+// non-dumpable (so that the engine, running as the same user, cannot ptrace
+// it or read its memory), and then answers fixed-size SIGN requests, one
+// operation per request: a signature, or the keys of one session ticket
 // (protocol.h). It touches no network socket and parses nothing else.
 
 #include <stdint.h>

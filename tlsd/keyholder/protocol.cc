@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/wire/byte_io.h"
+#include "tlsd/tls/ticket_ring.h"
 
 namespace tlsd::keyholder {
 namespace {
@@ -22,6 +23,14 @@ std::vector<uint8_t> EncodeLoad(const LoadRequest& r) {
   w.WriteU8(static_cast<uint8_t>(MessageType::kLoad));
   w.WriteU16Prefixed(r.cert_path);
   w.WriteU16Prefixed(r.key_path);
+  return w.Take();
+}
+
+std::vector<uint8_t> EncodeLoadTickets(const LoadTicketsRequest& r) {
+  ByteWriter w;
+  w.WriteU8(static_cast<uint8_t>(MessageType::kLoadTickets));
+  w.WriteU16Prefixed(r.key_file);
+  w.WriteU32(r.rotate_seconds);
   return w.Take();
 }
 
@@ -47,6 +56,17 @@ absl::StatusOr<SetupRequest> DecodeSetupRequest(absl::Span<const uint8_t> in) {
       if (!ValidPath(a) || !ValidPath(b)) return Malformed("LOAD: bad path");
       req.type = MessageType::kLoad;
       req.load = {std::string(a), std::string(b)};
+      return req;
+    case MessageType::kLoadTickets:
+      if (!r.ReadU16Prefixed(&a) || !r.ReadU32(&req.tickets.rotate_seconds) || !r.empty()) {
+        return Malformed("LOAD_TICKETS: bad lengths");
+      }
+      if (!a.empty() && !ValidPath(a)) return Malformed("LOAD_TICKETS: bad path");
+      if (a.empty() && req.tickets.rotate_seconds == 0) {
+        return Malformed("LOAD_TICKETS: random keys need a rotation period");
+      }
+      req.type = MessageType::kLoadTickets;
+      req.tickets.key_file = std::string(a);
       return req;
     case MessageType::kSeal:
       if (!r.ReadU16Prefixed(&a) || !r.empty() || a.size() > 256) return Malformed("SEAL");
@@ -106,10 +126,17 @@ absl::StatusOr<SignRequest> DecodeSignRequest(absl::Span<const uint8_t> in) {
     return Malformed("not a SIGN request");
   }
   if (!r.ReadU8(&op) || op < static_cast<uint8_t>(SignOp::kEcdsaDigest) ||
-      op > static_cast<uint8_t>(SignOp::kRsaPss)) {
+      op > static_cast<uint8_t>(SignOp::kTicketOpen)) {
     return Malformed("SIGN: unknown operation");
   }
-  if (!r.ReadU16(&len) || len == 0 || len > kMaxSignInput) return Malformed("SIGN: bad length");
+  // Each operation's input has one length, or a range.
+  size_t min_len = 1, max_len = kMaxSignInput;
+  if (op == static_cast<uint8_t>(SignOp::kTicketNew)) {
+    min_len = max_len = 0;
+  } else if (op == static_cast<uint8_t>(SignOp::kTicketOpen)) {
+    min_len = max_len = kTicketNameLen + kTicketIvLen;
+  }
+  if (!r.ReadU16(&len) || len < min_len || len > max_len) return Malformed("SIGN: bad length");
   if (!r.ReadU32(&req.key_id) || !r.ReadBytes(len, &input)) return Malformed("SIGN: truncated");
   req.op = static_cast<SignOp>(op);
   req.input.assign(input.begin(), input.end());
@@ -140,7 +167,7 @@ absl::StatusOr<SignReply> DecodeSignReply(absl::Span<const uint8_t> in) {
   SignReply out;
   out.ok = ok == 1;
   out.output.assign(output.begin(), output.end());
-  if (out.ok && out.output.empty()) return Malformed("SIGN reply: empty signature");
+  if (out.ok && out.output.empty()) return Malformed("SIGN reply: empty output");
   return out;
 }
 

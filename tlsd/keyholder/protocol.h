@@ -7,13 +7,17 @@
 //
 // Setup, on the setup channel, before the engine serves (the engine is
 // still trustworthy then: it has parsed nothing but its own config):
-//   LOAD  cert path + key path  -> key id, or the reason it cannot be used
-//   SEAL  the user to become    -> done
+//   LOAD          cert path + key path     -> key id, or the reason it cannot be used
+//   LOAD_TICKETS  key file ("" = random) + rotation -> ticket ring id, or the reason
+//   SEAL          the user to become       -> done
 // Serving, on the signing channels (one per engine thread): SIGN requests of
 // one fixed size, validated field by field; anything else is answered with
-// a refusal. After SEAL the setup channel takes only LOAD (a reload's new
-// certificates), read as the unprivileged user: the reply is a key id or an
-// error, never key material. Nothing the engine sends returns a key.
+// a refusal. A SIGN is a signature with a key, or the keys of one session
+// ticket from a ring (tlsd/tls/ticket_ring.h: derived per ticket, never the
+// ring's masters). After SEAL the setup channel takes only LOAD and
+// LOAD_TICKETS (a reload's), read as the unprivileged user: the reply is an
+// id or an error, never key material. Nothing the engine sends returns a
+// private key or a ticket master key.
 
 #include <stdint.h>
 
@@ -29,6 +33,7 @@ enum class MessageType : uint8_t {
   kLoad = 1,
   kSeal = 2,
   kSign = 3,
+  kLoadTickets = 4,
   kSetupReply = 0x81,
   kSignReply = 0x83,
 };
@@ -38,6 +43,9 @@ enum class SignOp : uint8_t {
   kEcdsaDigest = 1,  // ECDSA over a digest (20..64 bytes); DER signature out
   kRsaPkcs1 = 2,     // RSA PKCS#1 v1.5 type-1 padding over a DigestInfo
   kRsaPss = 3,       // RSA private op on a block that must be a PSS encoding
+  // With a ticket ring id instead of a key id (TicketKeys):
+  kTicketNew = 4,   // no input; out: name(16) iv(16) hmac(32) aes(32)
+  kTicketOpen = 5,  // in: name(16) iv(16); out: TicketKeyState(1) [hmac(32) aes(32)]
 };
 
 inline constexpr size_t kMaxSignInput = 1024;   // RSA-8192 block
@@ -54,6 +62,11 @@ struct LoadRequest {
   std::string key_path;
 };
 
+struct LoadTicketsRequest {
+  std::string key_file;  // "" for random keys
+  uint32_t rotate_seconds = 0;
+};
+
 struct SealRequest {
   std::string user;  // "" keeps the current user
 };
@@ -62,6 +75,7 @@ struct SealRequest {
 struct SetupRequest {
   MessageType type;
   LoadRequest load;
+  LoadTicketsRequest tickets;
   SealRequest seal;
 };
 
@@ -83,6 +97,7 @@ struct SignReply {
 };
 
 std::vector<uint8_t> EncodeLoad(const LoadRequest& r);
+std::vector<uint8_t> EncodeLoadTickets(const LoadTicketsRequest& r);
 std::vector<uint8_t> EncodeSeal(const SealRequest& r);
 absl::StatusOr<SetupRequest> DecodeSetupRequest(absl::Span<const uint8_t> in);
 std::vector<uint8_t> EncodeSetupReply(const SetupReply& r);

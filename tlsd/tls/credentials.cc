@@ -64,6 +64,14 @@ absl::StatusOr<EvpPkeyPtr> KeyFromFile(const std::string& path) {
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<TicketKeys>> LocalPrivateKeys::Tickets(const std::string& key_file,
+                                                                      absl::Duration rotate) {
+  if (key_file.empty()) return std::shared_ptr<TicketKeys>(TicketKeyRing::Random(rotate));
+  absl::StatusOr<std::unique_ptr<TicketKeyRing>> ring = TicketKeyRing::FromFile(key_file);
+  if (!ring.ok()) return ring.status();
+  return std::shared_ptr<TicketKeys>(*std::move(ring));
+}
+
 absl::StatusOr<EvpPkeyPtr> LocalPrivateKeys::Key(const std::string& cert_path, X509* leaf,
                                                  const std::string& key_path) {
   absl::StatusOr<EvpPkeyPtr> loaded =

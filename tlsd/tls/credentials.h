@@ -7,11 +7,14 @@
 
 #include <openssl/ssl.h>
 
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "tlsd/tls/ossl_ptr.h"
+#include "tlsd/tls/ticket_ring.h"
 
 namespace tlsd {
 
@@ -31,6 +34,10 @@ class PrivateKeys {
   // certificate it is for (loaded from `cert_path`, named in errors).
   virtual absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
                                          const std::string& key_path) = 0;
+  // TicketKeys gives a service's session-ticket keys: from `key_file`, or
+  // random and rotated every `rotate` when it is empty. Errors name the file.
+  virtual absl::StatusOr<std::shared_ptr<TicketKeys>> Tickets(const std::string& key_file,
+                                                              absl::Duration rotate) = 0;
 };
 
 // LocalPrivateKeys reads keys in this process: PEM files, or the first
@@ -39,6 +46,8 @@ class LocalPrivateKeys : public PrivateKeys {
  public:
   absl::StatusOr<EvpPkeyPtr> Key(const std::string& cert_path, X509* leaf,
                                  const std::string& key_path) override;
+  absl::StatusOr<std::shared_ptr<TicketKeys>> Tickets(const std::string& key_file,
+                                                      absl::Duration rotate) override;
 };
 
 // LoadCertificate reads the leaf (first) certificate of the chain file.
