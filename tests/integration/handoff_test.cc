@@ -403,7 +403,8 @@ TEST(DyingBackendTest, ThousandSubscribersDyingMidHandoffCostTlsdNoFd) {
   EXPECT_EQ(*echo, "still here");
   std::cout << "[ TIMING   ] " << kCycles << " dying-subscriber cycles in "
             << absl::FormatDuration(took) << " (" << resumed.load() << " resumed); outcomes:" << mix
-            << "; tlsd fds " << baseline << " before, " << fds_after << " after" << std::endl;
+            << "; tlsd fds " << baseline << " before, " << fds_after << " after"
+            << "; client calls retried after EINTR: " << TlsClient::Interruptions() << std::endl;
 }
 
 // ---------------------------------------------------------------------------

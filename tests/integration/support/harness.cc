@@ -984,6 +984,11 @@ void OnMessage(int write_p, int, int content_type, const void* buf, size_t len, 
 
 }  // namespace
 
+namespace {
+std::atomic<int> interruptions{0};
+constexpr int kMaxInterruptions = 100;  // per call: a bound, not a spin
+}  // namespace
+
 absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
   alert_ = std::make_unique<std::atomic<int>>(-1);
   ctx_ = SSL_CTX_new(TLS_client_method());
@@ -1051,7 +1056,22 @@ absl::Status TlsClient::Init(int port, const ClientOptions& opts) {
           absl::StrCat("bind ", opts.source_address, ": ", ErrnoText(errno)));
     }
   }
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), ss_len) != 0) {
+  int rc = connect(fd_, reinterpret_cast<sockaddr*>(&ss), ss_len);
+  if (rc != 0 && errno == EINTR) {
+    // The connection goes on in the background (connect(2)): wait for it.
+    ++interruptions;
+    pollfd p{fd_, POLLOUT, 0};
+    int err = 0;
+    socklen_t err_len = sizeof err;
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(opts.io_timeout))) == 1 &&
+        getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0) {
+      rc = err == 0 ? 0 : -1;
+      errno = err;
+    } else {
+      errno = ETIMEDOUT;
+    }
+  }
+  if (rc != 0) {
     return absl::UnavailableError(absl::StrCat(
         "connect ", opts.ipv6 ? "[::1]:" : "127.0.0.1:", port, ": ", ErrnoText(errno)));
   }
@@ -1078,14 +1098,28 @@ absl::Status TlsClient::Failure(absl::string_view what, int ret) {
       " [local ", LocalAddress(), "]"));
 }
 
+int TlsClient::Interruptions() { return interruptions.load(); }
+
+bool TlsClient::Interrupted(int ret) {
+  const int e = errno;
+  const int err = SSL_get_error(ssl_, ret);
+  if ((err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) || e != EINTR) return false;
+  ++interruptions;
+  return true;
+}
+
 absl::StatusOr<std::unique_ptr<TlsClient>> TlsClient::Connect(int port, const ClientOptions& opts) {
   std::unique_ptr<TlsClient> c(new TlsClient());
   if (absl::Status st = c->Init(port, opts); !st.ok()) return st;
   SSL_set_fd(c->ssl_, c->fd_);
-  ERR_clear_error();
-  int r = SSL_connect(c->ssl_);
-  if (r != 1) return c->Failure("handshake", r);
-  return c;
+  for (int i = 0;; ++i) {
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_connect(c->ssl_);
+    if (r == 1) return c;
+    if (i < kMaxInterruptions && c->Interrupted(r)) continue;
+    return c->Failure("handshake", r);
+  }
 }
 
 namespace {
@@ -1176,10 +1210,16 @@ std::string TlsClient::LocalAddress() const {
 
 absl::Status TlsClient::Write(absl::string_view data) {
   size_t off = 0;
+  int interrupted = 0;
   while (off < data.size()) {
     ERR_clear_error();
+    errno = 0;
     int n = SSL_write(ssl_, data.data() + off,
                       static_cast<int>(std::min<size_t>(data.size() - off, 1 << 20)));
+    if (n <= 0 && interrupted < kMaxInterruptions && Interrupted(n)) {
+      ++interrupted;
+      continue;
+    }
     if (n <= 0) return Failure("SSL_write", n);
     off += n;
   }
@@ -1189,10 +1229,16 @@ absl::Status TlsClient::Write(absl::string_view data) {
 absl::StatusOr<std::string> TlsClient::ReadExactly(size_t len) {
   std::string out(len, '\0');
   size_t off = 0;
+  int interrupted = 0;
   while (off < len) {
     ERR_clear_error();
+    errno = 0;
     int n =
         SSL_read(ssl_, out.data() + off, static_cast<int>(std::min<size_t>(len - off, 1 << 20)));
+    if (n <= 0 && interrupted < kMaxInterruptions && Interrupted(n)) {
+      ++interrupted;
+      continue;
+    }
     if (n <= 0) {
       absl::Status f = Failure("SSL_read", n);
       return absl::Status(f.code(),
@@ -1214,12 +1260,17 @@ std::string ReadEnd::Describe() const {
 ReadEnd TlsClient::ReadToEnd() {
   ReadEnd end;
   char buf[16384];
+  int interrupted = 0;
   for (;;) {
     ERR_clear_error();
     errno = 0;
     int n = SSL_read(ssl_, buf, sizeof(buf));
     if (n > 0) {
       end.data.append(buf, n);
+      continue;
+    }
+    if (interrupted < kMaxInterruptions && Interrupted(n)) {
+      ++interrupted;
       continue;
     }
     const int e = errno;

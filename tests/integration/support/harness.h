@@ -410,10 +410,20 @@ class TlsClient {
   // Close sends close_notify and closes the socket.
   void Close();
 
+  // Interruptions counts, across all clients, the blocking calls that
+  // failed with EINTR and were retried (see Interrupted).
+  static int Interruptions();
+
  private:
   TlsClient() = default;
   absl::Status Init(int port, const ClientOptions& opts);
   absl::Status Failure(absl::string_view what, int ret);
+  // Interrupted tells whether an SSL call that returned `ret` (<= 0) on this
+  // blocking socket only had its recv/send interrupted (EINTR; counted), to
+  // be retried as any robust client does. A socket with SO_RCVTIMEO gets
+  // EINTR even without a signal handler, after a stop and continue (see
+  // signal(7)); the VM lane's 6.1 kernel shows it now and then.
+  bool Interrupted(int ret);
 
   std::unique_ptr<std::atomic<int>> alert_;  // last alert received, -1 none
   SSL_CTX* ctx_ = nullptr;
