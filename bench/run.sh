@@ -204,8 +204,13 @@ EOF
       start_backend
       cat >"$work/stunnel.conf" <<EOF
 foreground = yes
+; stderr only: with no syslog daemon (this machine), glibc's syslog() opens
+; /dev/console for every line, which would cost stunnel milliseconds each
+syslog = no
 pid =
 [bench]
+; no TCP-wrappers lookup per connection (a check no other system makes)
+libwrap = no
 accept = 127.0.0.1:$port
 connect = 127.0.0.1:$backend_port
 cert = $work/cert.pem
