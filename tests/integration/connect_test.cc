@@ -58,14 +58,7 @@ std::string ConnectConfig(const DaemonEnv& env) {
 }
 
 // Listening: a TCP connect to 127.0.0.1:port succeeds.
-bool Listening(int port) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return fd.valid() && connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-}
+bool Listening(int port) { return ConnectLoopback(port).valid(); }
 
 // WriteServerCerts makes the other servers' certificates: DIR/other (its own
 // CA; leaf for other.example) and DIR/expired (its own CA; the leaf expires

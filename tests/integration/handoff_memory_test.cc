@@ -66,14 +66,8 @@ class LeanClient {
 
   // Connect completes one handshake; the socket stays open in fds_.
   bool Connect() {
-    UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      return false;
-    }
+    UniqueFd fd = ConnectLoopback(port_);
+    if (!fd.valid()) return false;
     timeval tv{30, 0};
     setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     SSL* ssl = SSL_new(ctx_);
