@@ -76,7 +76,7 @@ struct Conn {
   size_t to_tls_off = 0, to_app_off = 0;
   bool tls_eof = false, app_eof = false;
   bool app_write_shut = false, tls_write_shut = false;
-  uint32_t tcp_events = 0, app_events = 0;
+  uint32_t tcp_events = 0, app_events = 0;  // or kUnwatched
   // Post-handshake handshake messages (KeyUpdates, renegotiation attempts)
   // received while relaying, held to the same limit as on kTLS handoffs.
   ControlRecordWindow control_window;
@@ -87,6 +87,10 @@ struct Conn {
 namespace {
 
 constexpr size_t kRelayChunk = 16 * 1024;  // one TLS record's worth
+
+// A relay socket taken out of the epoll set after its hang-up (Conn's
+// tcp_events, app_events).
+constexpr uint32_t kUnwatched = ~uint32_t{0};
 
 // OnRelayMessage is OpenSSL's message callback for relayed connections: it
 // counts each handshake message the peer sends after the handshake. OpenSSL
@@ -263,6 +267,7 @@ void Engine::Run(const std::atomic<bool>& stop) {
           DriveHandshake(c);
         }
       } else if (c.state == Conn::State::kRelay) {
+        if (events[i].events & EPOLLHUP) StopWatching(c, kind);
         PumpRelay(c);
       } else if (events[i].events & (EPOLLHUP | EPOLLERR)) {
         // Queued with no interest set: only a hang-up or error is reported.
@@ -805,6 +810,18 @@ void Engine::UpdateListenerInterest() {
   }
 }
 
+void Engine::StopWatching(Conn& c, Kind kind) {
+  // A hang-up means both directions of that socket are done (the peer
+  // closed, or each side shut its writing): nothing will ever be written to
+  // it, and what is left to read is there without waiting. epoll reports a
+  // hang-up whatever the interest, so a socket left in the set would make
+  // every epoll_wait return at once until the other side is done too.
+  uint32_t& events = kind == Kind::kApp ? c.app_events : c.tcp_events;
+  if (events == kUnwatched) return;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, kind == Kind::kApp ? c.app.get() : c.tcp.get(), nullptr);
+  events = kUnwatched;
+}
+
 void Engine::PumpRelay(Conn& c) {
   SSL* ssl = c.ssl.get();
   uint32_t tcp_want = 0, app_want = 0;
@@ -914,11 +931,11 @@ void Engine::PumpRelay(Conn& c) {
   if (c.tls_write_shut && c.app_write_shut) {
     return Finish(c, Outcome::kClosed, "", false);
   }
-  if (tcp_want != c.tcp_events) {
+  if (c.tcp_events != kUnwatched && tcp_want != c.tcp_events) {
     SetInterest(c.tcp.get(), Key(Kind::kTcp, c.id), tcp_want);
     c.tcp_events = tcp_want;
   }
-  if (app_want != c.app_events) {
+  if (c.app_events != kUnwatched && app_want != c.app_events) {
     SetInterest(c.app.get(), Key(Kind::kApp, c.id), app_want);
     c.app_events = app_want;
   }

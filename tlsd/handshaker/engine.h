@@ -103,6 +103,9 @@ class Engine {
   void OnHandshakeDone(Conn& c);
   void TryHandoff(Conn& c);
   void PumpRelay(Conn& c);
+  // StopWatching takes a relayed connection's socket (kTcp or kApp) out of
+  // the epoll set after it hung up.
+  void StopWatching(Conn& c, Kind kind);
   void Finish(Conn& c, Outcome outcome, absl::string_view detail, bool failure);
   void FailAfterHandshake(Conn& c, Outcome outcome, absl::string_view detail);
   void SetInterest(int fd, uint64_t key, uint32_t events);
