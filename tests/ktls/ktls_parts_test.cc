@@ -435,11 +435,29 @@ TEST_P(CompleteKtlsTest, WithoutEnableKtlsSaysSo) {
   ASSERT_THAT(conn.server_outcome, IsOk());
   EXPECT_EQ(conn.server_outcome->tx, KtlsMode::kNone);
   EXPECT_EQ(conn.server_outcome->rx, KtlsMode::kNone);
-  EXPECT_THAT(conn.server_outcome->reason, HasSubstr("SSL_OP_ENABLE_KTLS is not set"));
+  // Without the TLS ULP that is the reason, whatever the option says.
+  EXPECT_THAT(
+      conn.server_outcome->reason,
+      HasSubstr(KernelHasTlsUlp() ? "SSL_OP_ENABLE_KTLS is not set" : "kernel has no TLS ULP"));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVersionsAndAeads, CompleteKtlsTest,
                          ::testing::ValuesIn(testing::AllTlsParams()), testing::TlsParamsName);
+
+// Where the kernel has the TLS ULP, OpenSSL installs kTLS itself; where it
+// has not, connections are relayed and read_ahead saves half the reads.
+// Never both: bytes read ahead would be stranded under a kTLS RX.
+TEST(ConfigureForKernelTlsTest, KtlsWhereTheKernelHasItReadAheadWhereNot) {
+  for (const SSL_METHOD* method : {TLS_server_method(), TLS_client_method()}) {
+    SslCtxPtr ctx(SSL_CTX_new(method));
+    ASSERT_NE(ctx, nullptr);
+    ConfigureForKernelTls(ctx.get());
+    const bool ktls = (SSL_CTX_get_options(ctx.get()) & SSL_OP_ENABLE_KTLS) != 0;
+    const bool read_ahead = SSL_CTX_get_read_ahead(ctx.get()) != 0;
+    EXPECT_EQ(ktls, KernelHasTlsUlp());
+    EXPECT_NE(ktls, read_ahead);
+  }
+}
 
 TEST(CompleteKtlsMisuseTest, RejectsUnfinishedHandshakeAndWrongFd) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));

@@ -47,7 +47,8 @@ absl::StatusOr<std::unique_ptr<ClientTls>> ClientTls::Create(const ClientProfile
   if (ctx == nullptr) return at(OsslError(absl::StatusCode::kInternal, "SSL_CTX_new"));
   SSL_CTX_set_min_proto_version(ctx, config.min_version);
   SSL_CTX_set_max_proto_version(ctx, config.max_version);
-  SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  ConfigureForKernelTls(ctx);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // The relay writes from its own buffers, which may move between retries.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);

@@ -147,10 +147,11 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
   if (!ctx) return OsslError(absl::StatusCode::kInternal, "SSL_CTX_new");
   SSL_CTX_set_min_proto_version(ctx.get(), config_.min_version);
   SSL_CTX_set_max_proto_version(ctx.get(), config_.max_version);
-  // ENABLE_KTLS: OpenSSL installs TX (1.2, 1.3) and RX (1.2) itself, keeping
-  // record sequence numbers exact; CompleteKtls adds TLS 1.3 RX.
-  SSL_CTX_set_options(ctx.get(), SSL_OP_ENABLE_KTLS | SSL_OP_NO_RENEGOTIATION |
-                                     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+  // OpenSSL installs TX (1.2, 1.3) and RX (1.2) itself, keeping record
+  // sequence numbers exact; CompleteKtls adds TLS 1.3 RX.
+  ConfigureForKernelTls(ctx.get());
+  SSL_CTX_set_options(
+      ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // The relay writes from its own buffers, which may move between retries.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);

@@ -162,6 +162,10 @@ KtlsMode ModeFromConf(KtlsConf conf) {
 
 // Why OpenSSL left `dir` in user space, from what the socket shows.
 std::string WhyOpensslLeftUserSpace(const SSL* ssl, int fd, Direction dir) {
+  // Cached: a kernel without the ULP costs no system call per connection.
+  if (!KernelHasTlsUlp()) {
+    return std::string(kNoTlsUlp);
+  }
   if ((SSL_get_options(ssl) & SSL_OP_ENABLE_KTLS) == 0) {
     return "SSL_OP_ENABLE_KTLS is not set";
   }
@@ -170,9 +174,6 @@ std::string WhyOpensslLeftUserSpace(const SSL* ssl, int fd, Direction dir) {
     return std::string(ulp.status().message());
   }
   if (ulp->empty()) {
-    if (!KernelHasTlsUlp()) {
-      return std::string(kNoTlsUlp);
-    }
     return "OpenSSL did not attach the TLS ULP (its kTLS does not support "
            "this connection's cipher or options)";
   }
@@ -534,6 +535,14 @@ bool KernelHasTlsUlp() {
   }
   cached.store(*probed ? 1 : 0, std::memory_order_release);
   return *probed;
+}
+
+void ConfigureForKernelTls(SSL_CTX* ctx) {
+  if (KernelHasTlsUlp()) {
+    SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+  } else {
+    SSL_CTX_set_read_ahead(ctx, 1);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -4,11 +4,11 @@
 // Kernel TLS installation after an OpenSSL handshake.
 //
 // Division of labour (see docs/ARCHITECTURE "kTLS installation"):
-//  - The SSL_CTX gets SSL_OP_ENABLE_KTLS, so OpenSSL 3.0 itself installs
-//    kTLS TX for TLS 1.2 and 1.3 and RX for TLS 1.2. It does so at the exact
-//    moment the keys change, so its record sequence numbers stay right,
-//    including the TLS 1.3 NewSessionTickets a server sends after the
-//    handshake.
+//  - The SSL_CTX gets SSL_OP_ENABLE_KTLS (ConfigureForKernelTls), so
+//    OpenSSL 3.0 itself installs kTLS TX for TLS 1.2 and 1.3 and RX for
+//    TLS 1.2. It does so at the exact moment the keys change, so its record
+//    sequence numbers stay right, including the TLS 1.3 NewSessionTickets a
+//    server sends after the handshake.
 //  - TLS 1.3 RX, which OpenSSL 3.0 does not install, tlsd installs itself:
 //    the peer's application traffic secret is captured by the keylog callback
 //    (InstallSecretCapture), the key and IV are derived with HKDF-Expand-Label
@@ -157,6 +157,17 @@ absl::StatusOr<bool> ProbeKernelTlsUlp();
 // false now and is retried next time). Call it once before installing
 // seccomp if the role's policy forbids socket().
 bool KernelHasTlsUlp();
+
+// ConfigureForKernelTls sets up `ctx` for the data path this kernel gives
+// every connection. With the TLS ULP (KernelHasTlsUlp): SSL_OP_ENABLE_KTLS,
+// so that OpenSSL installs TX (and TLS 1.2 RX) itself. Without it: no
+// SSL_OP_ENABLE_KTLS (OpenSSL would try setsockopt(TCP_ULP) twice on every
+// connection, and fail) but read_ahead, which halves OpenSSL's read() calls
+// (one per burst instead of a header and a body per record). read_ahead is
+// safe only there: connections are relayed, and the relay reads through
+// OpenSSL until it wants more, so no byte read ahead is stranded; with kTLS
+// they would be (CompleteKtls refuses then). Call it where an SSL_CTX is made.
+void ConfigureForKernelTls(SSL_CTX* ctx);
 
 // ---------------------------------------------------------------------------
 // TLS 1.3 traffic secret capture
