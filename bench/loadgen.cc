@@ -5,13 +5,22 @@
 // latency from connect() to the first response byte, as one JSON object.
 //
 //   loadgen --port N [--tls 1.2|1.3] [--resume] [--concurrency C]
-//           [--seconds S] [--rate R]
+//           [--seconds S] [--rate R] [--path P]
+//   loadgen --port N --hold N [--tls 1.2|1.3] [--seconds S]
 //
 // Closed loop (default): C connections always in flight, for S seconds.
 // Open loop (--rate R): a new connection every 1/R s (at most C in flight),
 // for latency at a fixed, moderate rate. --resume: every connection offers
 // the session of an earlier one (TLS 1.2: a ticket or session id; TLS 1.3:
-// a ticket), so the terminator makes resumed handshakes.
+// a ticket), so the terminator makes resumed handshakes. --path asks for P
+// instead of / (e.g. a large file: "bytes" and "mib_per_s" in the report
+// count every plaintext byte read, finished responses or not).
+//
+// --hold N: open N connections and leave each mid-handshake - the
+// ClientHello sent, the server's reply never answered - so the terminator
+// holds N handshakes in flight; print {"held": N, ...} once every one has had
+// the server's first flight, keep them for S seconds, then exit. For
+// measuring the terminator's memory per in-flight handshake.
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,6 +61,8 @@ struct Options {
   int concurrency = 32;
   double seconds = 5;
   double rate = 0;  // 0: closed loop
+  std::string path = "/";
+  int hold = 0;  // > 0: the --hold mode
 };
 
 struct Conn {
@@ -63,8 +74,6 @@ struct Conn {
   size_t sent = 0;
   bool got_first_byte = false;
 };
-
-const char kRequest[] = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
 class Generator {
  public:
@@ -80,6 +89,51 @@ class Generator {
     addr_.sin_family = AF_INET;
     addr_.sin_port = htons(static_cast<uint16_t>(o.port));
     addr_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    request_ = "GET " + o.path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  }
+
+  // Hold: N connections, each left after the server's first flight.
+  void Hold() {
+    const double start = Now();
+    std::vector<Conn*> conns;
+    std::vector<epoll_event> events(256);
+    int answered = 0;
+    // Opened in batches, so the listener's backlog is never what limits N.
+    while (answered < opt_.hold) {
+      while (in_flight_ < opt_.hold && in_flight_ - answered < 256) conns.push_back(OpenHeld());
+      int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 1000);
+      if (n == 0 && Now() - start > 120) Die("--hold: the server stopped answering");
+      for (int i = 0; i < n; ++i) {
+        Conn* c = static_cast<Conn*>(events[i].data.ptr);
+        if (events[i].events & (EPOLLERR | EPOLLHUP)) Die("--hold: a connection was closed");
+        if (!c->connected) {
+          // Connected: send the ClientHello (OpenSSL then wants to read).
+          c->connected = true;
+          ERR_clear_error();
+          int r = SSL_do_handshake(c->ssl);
+          if (r == 1 || SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ) {
+            Die("--hold: unexpected handshake state after the ClientHello");
+          }
+          continue;
+        }
+        if (!c->handshaken && (events[i].events & EPOLLIN)) {
+          // The server's flight arrived; it is not read, and from now on
+          // the server waits for our Finished. Stop watching this one.
+          c->handshaken = true;
+          epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd, nullptr);
+          ++answered;
+        }
+      }
+    }
+    printf("{\"held\": %d, \"seconds_to_open\": %.3f}\n", answered, Now() - start);
+    fflush(stdout);
+    const double until = Now() + opt_.seconds;
+    while (Now() < until) usleep(100 * 1000);
+    for (Conn* c : conns) {
+      SSL_free(c->ssl);
+      close(c->fd);
+      delete c;
+    }
   }
 
   void Run() {
@@ -115,6 +169,24 @@ class Generator {
   }
 
  private:
+  Conn* OpenHeld() {
+    Conn* c = new Conn();
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) Die("socket (raise the open-files limit for --hold)");
+    c->ssl = SSL_new(ctx_);
+    SSL_set_fd(c->ssl, c->fd);
+    SSL_set_tlsext_host_name(c->ssl, "localhost");
+    SSL_set_connect_state(c->ssl);
+    ++in_flight_;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.ptr = c;
+    if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd, &ev) != 0) Die("epoll_ctl");
+    int r = connect(c->fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
+    if (r != 0 && errno != EINPROGRESS) Die("--hold: connect failed");
+    return c;
+  }
+
   void Open() {
     Conn* c = new Conn();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -152,9 +224,9 @@ class Generator {
       c->handshaken = true;
       if (SSL_session_reused(c->ssl)) ++resumed_;
     }
-    while (c->sent < sizeof(kRequest) - 1) {
+    while (c->sent < request_.size()) {
       int w =
-          SSL_write(c->ssl, kRequest + c->sent, static_cast<int>(sizeof(kRequest) - 1 - c->sent));
+          SSL_write(c->ssl, request_.data() + c->sent, static_cast<int>(request_.size() - c->sent));
       if (w <= 0) {
         int e = SSL_get_error(c->ssl, w);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
@@ -167,6 +239,7 @@ class Generator {
     for (;;) {
       int r = SSL_read(c->ssl, buf, sizeof buf);
       if (r > 0) {
+        bytes_ += r;
         if (!c->got_first_byte) {
           c->got_first_byte = true;
           latencies_.push_back(Now() - c->started);
@@ -215,9 +288,10 @@ class Generator {
     };
     printf(
         "{\"completed\": %ld, \"failed\": %ld, \"resumed\": %ld, \"seconds\": %.3f, "
-        "\"rate\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"schedule_slips\": %ld}\n",
+        "\"rate\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"schedule_slips\": %ld, "
+        "\"bytes\": %lld, \"mib_per_s\": %.2f}\n",
         completed_, failed_, resumed_, elapsed, completed_ / elapsed, pct(0.50), pct(0.99),
-        skipped_);
+        skipped_, bytes_, bytes_ / elapsed / (1 << 20));
   }
 
   Options opt_;
@@ -226,7 +300,9 @@ class Generator {
   int ep_ = -1;
   sockaddr_in addr_{};
   int in_flight_ = 0;
+  std::string request_;
   long completed_ = 0, failed_ = 0, resumed_ = 0, skipped_ = 0;
+  long long bytes_ = 0;
   std::vector<double> latencies_;
 };
 
@@ -259,15 +335,28 @@ int main(int argc, char** argv) {
       o.seconds = atof(value());
     } else if (a == "--rate") {
       o.rate = atof(value());
+    } else if (a == "--path") {
+      o.path = value();
+      if (o.path.empty() || o.path[0] != '/' ||
+          o.path.find_first_of(" \r\n") != std::string::npos) {
+        Die("--path takes an absolute path without spaces");
+      }
+    } else if (a == "--hold") {
+      o.hold = atoi(value());
+      if (o.hold < 1) Die("--hold takes a positive count");
     } else {
       Die(("unknown argument " + a +
            "; usage: loadgen --port N [--tls 1.2|1.3] [--resume] [--concurrency C] "
-           "[--seconds S] [--rate R]")
+           "[--seconds S] [--rate R] [--path P] [--hold N]")
               .c_str());
     }
   }
   if (o.port <= 0 || o.port > 65535) Die("--port is required (1..65535)");
   if (o.concurrency < 1 || o.seconds <= 0) Die("--concurrency and --seconds must be positive");
-  Generator(o).Run();
+  if (o.hold > 0) {
+    Generator(o).Hold();
+  } else {
+    Generator(o).Run();
+  }
   return 0;
 }

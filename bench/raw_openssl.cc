@@ -9,9 +9,15 @@
 //
 //   raw_openssl --cert PEM --key PEM [--tls 1.2|1.3] [--resume] [--seconds S]
 //               [--tickets N]
+//   raw_openssl --cert PEM --key PEM --hold N [--tls 1.2|1.3]
 //
-// Prints one JSON object.
+// Prints one JSON object. --hold N: N server handshakes left in flight, each
+// having answered the ClientHello and waiting for the client's Finished;
+// prints the heap bytes (malloc's in-use count, mallinfo2) the server side
+// holds per handshake - OpenSSL's own floor for a terminator's memory per
+// in-flight handshake.
 
+#include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -19,6 +25,7 @@
 #include <time.h>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -95,6 +102,42 @@ double Handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION** session
   return server_cpu;
 }
 
+size_t HeapInUse() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;  // small chunks in use + mmap'd ones
+}
+
+// --hold: the server side's heap per in-flight handshake. Only the growth
+// during the server's own calls is counted (one thread: nothing else runs),
+// so the client objects and the BIO pairs in this process do not add to it.
+void Hold(SSL_CTX* server_ctx, SSL_CTX* client_ctx, int n) {
+  // As tlsd: record buffers go back to the heap while a connection waits.
+  SSL_CTX_set_mode(server_ctx, SSL_MODE_RELEASE_BUFFERS);
+  std::vector<SSL*> ssls;
+  size_t server_bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    SSL* client = SSL_new(client_ctx);
+    BIO *sb, *cb;
+    BIO_new_bio_pair(&sb, 1 << 16, &cb, 1 << 16);
+    SSL_set_bio(client, cb, cb);
+    SSL_set_connect_state(client);
+    SSL_set_tlsext_host_name(client, "localhost");
+    if (SSL_do_handshake(client) == 1) Die("--hold: client finished early");
+    const size_t before = HeapInUse();
+    SSL* server = SSL_new(server_ctx);
+    SSL_set_bio(server, sb, sb);
+    SSL_set_accept_state(server);
+    int r = SSL_do_handshake(server);  // reads the ClientHello, writes its flight
+    if (r == 1 || SSL_get_error(server, r) != SSL_ERROR_WANT_READ) Die("--hold: server state");
+    server_bytes += HeapInUse() - before;
+    ssls.push_back(client);
+    ssls.push_back(server);
+  }
+  printf("{\"held\": %d, \"server_heap_bytes\": %zu, \"per_handshake_bytes\": %zu}\n", n,
+         server_bytes, server_bytes / static_cast<size_t>(n));
+  for (SSL* s : ssls) SSL_free(s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +146,7 @@ int main(int argc, char** argv) {
   bool resume = false;
   double seconds = 5;
   int tickets = -1;  // OpenSSL's default
+  int hold = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -121,6 +165,9 @@ int main(int argc, char** argv) {
       seconds = atof(value().c_str());
     } else if (a == "--tickets") {
       tickets = atoi(value().c_str());
+    } else if (a == "--hold") {
+      hold = atoi(value().c_str());
+      if (hold < 1) Die("--hold takes a positive count");
     } else {
       Die("unknown argument " + a);
     }
@@ -140,6 +187,11 @@ int main(int argc, char** argv) {
   SSL_CTX_set_max_proto_version(client_ctx, version);
   SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, nullptr);
   SSL_CTX_set_session_cache_mode(client_ctx, SSL_SESS_CACHE_OFF);
+
+  if (hold > 0) {
+    Hold(server_ctx, client_ctx, hold);
+    return 0;
+  }
 
   SSL_SESSION* session = nullptr;
   long done = 0, reused = 0;

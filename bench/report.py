@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """report.py RESULTS_CSV BENCH_DIR: bench/RESULTS.md and bench/handshakes.png
 from the measurements bench/run.sh wrote (medians of the runs, with min and
-max; ratios of tlsd to raw OpenSSL and to the best peer)."""
+max; ratios of tlsd to raw OpenSSL and to the best peer). Next to RESULTS_CSV
+it also reads memory.csv and tlsd-status.json (bench/run.sh) and, if present,
+vm-bulk.csv and vm-handoff.csv (bench/vm-bulk.sh)."""
 
 import csv
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -44,8 +47,21 @@ def fmt(triple, digits=0):
     return f"{med:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
 
 
+def read_csv(path):
+    try:
+        return list(csv.DictReader(open(path)))
+    except OSError:
+        return []
+
+
+def gib_cpu(rows, key):
+    """CPU-seconds per GiB moved, per run."""
+    return [float(r[key]) / (int(r["bytes"]) / 2**30) for r in rows if int(r["bytes"]) > 0]
+
+
 def main():
     csv_path, bench_dir = sys.argv[1], sys.argv[2]
+    out_dir = os.path.dirname(os.path.abspath(csv_path))
     rows = list(csv.DictReader(open(csv_path)))
     by = defaultdict(list)
     for r in rows:
@@ -144,6 +160,97 @@ def main():
     failed = sum(int(r["failed"]) for r in rows)
     w(f"Failed connections over the whole run: {failed}.\n")
 
+    w("## Bulk: one 64 MiB file over TLS 1.3, host (tlsd relays: no kTLS here)\n")
+    w("Two downloads at a time for each measurement; bytes count every plaintext byte the "
+      "clients read, finished files or not. tlsd's backend is `tlsd-demo-backend --file` "
+      "(sendfile into its end of the relay's socketpair); the proxies' backend is plain nginx "
+      "with sendfile; nginx serves the file itself. CPU per GiB: the terminator's own "
+      "processes, and its backend's separately.\n")
+    w("| system | MiB/s | terminator CPU-s per GiB | backend CPU-s per GiB |")
+    w("|---|---|---|---|")
+    bulk = {}
+    for s in SYSTEMS:
+        rs = by.get((s, "bulk"), [])
+        if not rs:
+            continue
+        term = gib_cpu(rs, "cpu_seconds")
+        back = gib_cpu(rs, "backend_cpu_seconds")
+        bulk[s] = statistics.median(term)
+        w(f"| {s} | {fmt(stats([float(r['mib_per_s']) for r in rs]))} | {fmt(stats(term), 3)} | "
+          f"{fmt(stats(back), 3) if any(back) else '–'} |")
+    peers_bulk = [(bulk[p], p) for p in PEERS if p in bulk]
+    if "tlsd" in bulk and peers_bulk:
+        best = min(peers_bulk)
+        w(f"\ntlsd's relay uses {bulk['tlsd'] / best[0]:.2f}× the CPU per GiB of the most "
+          f"frugal peer ({best[1]}, {best[0]:.3f} s/GiB).\n")
+    else:
+        w("")
+
+    w("## tlsd: handoff time and memory\n")
+    status_path = os.path.join(out_dir, "tlsd-status.json")
+    try:
+        st = json.load(open(status_path))
+        for svc in st["services"]:
+            if svc["name"] == "bench":
+                w(f"- handoff (handshake done → the worker holds the connection), service `bench`, "
+                  f"over the whole tlsd run ({svc['outcomes']['relay']:,} relayed, "
+                  f"{svc['outcomes']['handed-off']:,} handed off with kTLS): p50 "
+                  f"{svc['handoff_us']['p50']:.1f} µs, p99 {svc['handoff_us']['p99']:.1f} µs "
+                  "(`tlsctl status`). On this host that is the relay's socketpair handed over; the "
+                  "kTLS handoff is in the VM section below.")
+    except (OSError, KeyError, ValueError):
+        w("- handoff: no tlsd-status.json (tlsd not in this run)")
+    mem = read_csv(os.path.join(out_dir, "memory.csv"))
+    labels = {
+        "tlsd-engine-rss-tls1.3-in-flight": "tlsd engine VmRSS per in-flight TLS 1.3 handshake",
+        "raw-openssl-heap-tls1.3-in-flight": "raw OpenSSL heap per in-flight TLS 1.3 server handshake",
+        "raw-openssl-heap-tls1.2-in-flight": "raw OpenSSL heap per in-flight TLS 1.2 server handshake",
+    }
+    for m in mem:
+        w(f"- {labels.get(m['what'], m['what'])}: {int(m['per_connection_bytes']):,} bytes "
+          f"({int(m['count']):,} held; {int(m['bytes_before']):,} → {int(m['bytes_with']):,} bytes)")
+    w("- per handed-off kTLS connection: `HandoffMemoryTest` in the test suite's VM lane "
+      "(10,000 connections held by a worker; its `[ MEASURE  ]` line).")
+    w("")
+
+    vm = read_csv(os.path.join(out_dir, "vm-bulk.csv"))
+    vm_goal = []  # (kernel, throughput ratio, CPU ratio) of kTLS against the relay
+    if vm:
+        w("## Bulk in the VM (kTLS): ratios only\n")
+        w("QEMU/TCG emulation (bench/vm-bulk.sh) distorts absolute figures; compare the "
+          "systems within a kernel. CPU-s per GiB counts the terminator and its backend "
+          "together: with kTLS the encryption happens in the backend's sendfile.\n")
+        w("| kernel | system | MiB/s | terminator + backend CPU-s per GiB |")
+        w("|---|---|---|---|")
+        per = defaultdict(dict)
+        for kernel in sorted({r["kernel"] for r in vm}):
+            for system in ["ktls", "relay", "stunnel"]:
+                rs = [r for r in vm if r["kernel"] == kernel and r["system"] == system]
+                if not rs:
+                    continue
+                mib = stats([float(r["mib_per_s"]) for r in rs])
+                gib = stats([float(r["cpu_seconds_per_gib"]) for r in rs])
+                per[kernel][system] = (mib[0], gib[0])
+                w(f"| {kernel} | {system} | {fmt(mib, 1)} | {fmt(gib, 2)} |")
+        w("")
+        for kernel, d in per.items():
+            if "ktls" in d:
+                for other in ["relay", "stunnel"]:
+                    if other in d:
+                        r_mib = d["ktls"][0] / d[other][0]
+                        r_cpu = d[other][1] / d["ktls"][1]
+                        w(f"- {kernel}: kTLS / {other}: {r_mib:.2f}× the MiB/s, "
+                          f"{r_cpu:.2f}× less CPU per GiB")
+                        if other == "relay":
+                            vm_goal.append((kernel, r_mib, r_cpu))
+        w("")
+    vm_handoff = read_csv(os.path.join(out_dir, "vm-handoff.csv"))
+    if vm_handoff:
+        for kernel in sorted({r["kernel"] for r in vm_handoff}):
+            p50 = [float(r["handoff_p50_us"]) for r in vm_handoff if r["kernel"] == kernel]
+            w(f"- {kernel}: kTLS handoff p50 {fmt(stats(p50), 1)} µs (tlsd in the VM, under TCG)")
+        w("")
+
     w("## Goals (issue 8)\n")
     for sc, r_raw, r_peer in goals:
         if r_raw is None or r_peer is None:
@@ -151,6 +258,14 @@ def main():
         w(f"- {sc}: tlsd at {100 * r_raw:.0f}% of raw OpenSSL (goal ≥ 95%: "
           f"{'met' if r_raw >= 0.95 else 'missed'}); {r_peer:.2f}× the best peer "
           f"(goal ≥ 1.2×: {'met' if r_peer >= 1.2 else 'missed'}).")
+    for kernel, r_mib, r_cpu in vm_goal:
+        w(f"- {kernel}: kTLS sendfile vs the user-space relay in the VM: {r_mib:.2f}× the "
+          f"throughput, {r_cpu:.2f}× less CPU per GiB (goal ≥ 1.5× throughput: "
+          f"{'met' if r_mib >= 1.5 else 'missed'}).")
+    if not vm_goal:
+        w("- kTLS sendfile vs relay: not measured in this run (bench/vm-bulk.sh).")
+    w("- handoff < 50 µs p50 and memory per handed-off connection < 64 bytes: see "
+      "\"tlsd: handoff time and memory\" above; kTLS figures come from the VM.")
     w("")
 
     with open(os.path.join(bench_dir, "RESULTS.md"), "w") as f:

@@ -11,13 +11,22 @@
 #            CPU-second of the terminator's own processes, the achieved
 #            rate, and at a fixed moderate rate the latency from connect()
 #            to the first response byte (p50, p99);
+#            bulk: one 64 MiB file downloaded over TLS 1.3 by 2 clients at
+#            a time - MiB/s and CPU-seconds per GiB of the terminator (and of
+#            its backend, separately);
+#            tlsd only: its handoff time (tlsctl status), and its memory per
+#            in-flight handshake (BENCH_HOLD connections left mid-handshake,
+#            VmRSS before and during) next to raw OpenSSL's heap for the same;
 #   pinning  the terminator on CPU 0 (its backend too), the load generator
 #            on CPU 1.
 #
-# Writes bench/out/results.csv, and bench/RESULTS.md + bench/handshakes.png
-# from it (bench/report.py). Environment: BENCH_RUNS (default 5),
-# BENCH_SECONDS per measurement (default 4), BENCH_RATE for the latency runs
-# (default 200/s), BENCH_SYSTEMS (default: all).
+# Writes bench/out/results.csv and bench/out/memory.csv, and bench/RESULTS.md
+# + bench/handshakes.png from them (bench/report.py; it also reads
+# bench/out/vm-bulk.csv from bench/vm-bulk.sh if there is one). Environment:
+# BENCH_RUNS (default 5), BENCH_SECONDS per measurement (default 4),
+# BENCH_RATE for the latency runs (default 200/s), BENCH_SYSTEMS (default:
+# all), BENCH_BULK_MIB (64), BENCH_HOLD (10000, capped by the open-files
+# limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -25,6 +34,8 @@ runs="${BENCH_RUNS:-5}"
 secs="${BENCH_SECONDS:-4}"
 rate="${BENCH_RATE:-200}"
 systems="${BENCH_SYSTEMS:-raw tlsd nginx nginx-stream haproxy stunnel hitch}"
+bulk_mib="${BENCH_BULK_MIB:-64}"
+hold="${BENCH_HOLD:-10000}"
 out="$repo/bench/out"
 work="$(mktemp -d /tmp/tlsd-bench.XXXXXX)"
 
@@ -45,7 +56,7 @@ if ((${#need[@]})); then
   rm -f /usr/sbin/policy-rc.d
 fi
 cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLSD_VM_LANE=OFF >/dev/null
-ninja -C build/bench tlsd tlsd-demo-backend tlsd-bench-loadgen tlsd-bench-raw-openssl >/dev/null
+ninja -C build/bench tlsd tlsctl tlsd-demo-backend tlsd-bench-loadgen tlsd-bench-raw-openssl >/dev/null
 bin="$repo/build/bench"
 loadgen="$bin/bench/tlsd-bench-loadgen"
 
@@ -56,6 +67,16 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 cat "$work/cert.pem" "$work/key.pem" >"$work/combined.pem"
 chmod 0644 "$work"/*.pem
 chmod 0755 "$work"
+# The bulk file, in the page cache before the first download.
+head -c "$((bulk_mib << 20))" /dev/urandom >"$work/bulk.bin"
+chmod 0644 "$work/bulk.bin"
+cat "$work/bulk.bin" >/dev/null
+# --hold needs an fd per connection in the load generator and in tlsd.
+ulimit -n "$(ulimit -Hn)"
+if (($(ulimit -n) < hold + 500)); then
+  echo "bench: open-files limit $(ulimit -n): holding $(($(ulimit -n) - 500)) handshakes, not $hold" >&2
+  hold=$(($(ulimit -n) - 500))
+fi
 # The body every system answers with (tlsd's demo backend writes its own,
 # of about this size: the connection's metadata).
 body='tlsd benchmark response: a few hundred bytes, like the demo backend metadata page. 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'
@@ -65,6 +86,12 @@ port_of() {
     haproxy) echo 9446 ;; stunnel) echo 9447 ;; hitch) echo 9448 ;;
   esac
 }
+# tlsd serves the bulk file and the held handshakes on services of their
+# own (the demo backend answers every request of one backend alike, and the
+# held handshakes need higher limits); the others answer /bulk.bin on the
+# same port.
+bulk_port_of() { if [[ $1 == tlsd ]]; then echo 9449; else port_of "$1"; fi; }
+tlsd_hold_port=9450
 backend_port=9080
 tls12_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305"
 
@@ -129,7 +156,7 @@ EOF
 plain_backend_sid=""
 start_backend() { # the plain HTTP backend behind the proxies; sets backend_sid
   if [[ -z $plain_backend_sid ]]; then
-    nginx_conf backend "http { access_log off; server { listen 127.0.0.1:$backend_port; keepalive_timeout 0; location / { return 200 '$body'; } } }"
+    nginx_conf backend "http { access_log off; sendfile on; server { listen 127.0.0.1:$backend_port; keepalive_timeout 0; location / { return 200 '$body'; } location = /bulk.bin { root $work; } } }"
     start_in_session backend nginx -c "$work/backend/nginx.conf" -p "$work/backend"
     plain_backend_sid=$last_sid
     wait_port "$backend_port" || die "backend nginx did not start: $(cat "$work/backend.log")"
@@ -154,8 +181,28 @@ tls12_ciphers = "$tls12_ciphers"
 [[service.certificate]]
 cert = "$work/cert.pem"
 key = "$work/key.pem"
+[[service]]
+name = "bulk"
+listen = ["127.0.0.1:$(bulk_port_of tlsd)"]
+backend = "bulk"
+[[service.certificate]]
+cert = "$work/cert.pem"
+key = "$work/key.pem"
+[[service]]
+name = "hold"
+listen = ["127.0.0.1:$tlsd_hold_port"]
+backend = "demo"
+max_handshakes = $((hold + 100))
+handshake_timeout_ms = 300000
+[[service.certificate]]
+cert = "$work/cert.pem"
+key = "$work/key.pem"
 [[backend]]
 name = "demo"
+mode = "pull"
+allow_uids = [$(id -u)]
+[[backend]]
+name = "bulk"
 mode = "pull"
 allow_uids = [$(id -u)]
 EOF
@@ -165,9 +212,12 @@ EOF
       start_in_session tlsd-backend "$bin/libtlsfd/tlsd-demo-backend" \
         --control "$work/tlsd-control.sock" --backend demo
       backend_sid=$last_sid
+      start_in_session tlsd-bulk-backend "$bin/libtlsfd/tlsd-demo-backend" \
+        --control "$work/tlsd-control.sock" --backend bulk --file "$work/bulk.bin"
+      bulk_backend_sid=$last_sid
       ;;
     nginx)
-      nginx_conf nginx "http { access_log off; ssl_session_cache shared:SSL:10m; server { listen 127.0.0.1:$port ssl; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers $tls12_ciphers; keepalive_timeout 0; location / { return 200 '$body'; } } }"
+      nginx_conf nginx "http { access_log off; sendfile on; ssl_session_cache shared:SSL:10m; server { listen 127.0.0.1:$port ssl; ssl_certificate $work/cert.pem; ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers $tls12_ciphers; keepalive_timeout 0; location / { return 200 '$body'; } location = /bulk.bin { root $work; } } }"
       start_in_session nginx nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
       sid=$last_sid
       backend_sid=""
@@ -233,13 +283,48 @@ EOF
   wait_port "$port" || die "$name did not start: $(cat "$work/$name.log")"
 }
 
+# --- tlsd's handoff time and memory per in-flight handshake -------------------
+tlsd_extras() {
+  # Handoff: handshake done -> the worker has the connection (here: the
+  # relay's socketpair handed over; kTLS is measured in the VM lane).
+  "$bin/tlsd/tlsctl" --socket "$work/tlsd-control.sock" status --json >"$out/tlsd-status.json"
+  python3 - "$out/tlsd-status.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for s in d["services"]:
+    if s["name"] == "bench":
+        print(f'tlsd handoff (service bench, {s["outcomes"]["relay"]} relayed, '
+              f'{s["outcomes"]["handed-off"]} handed off): '
+              f'p50 {s["handoff_us"]["p50"]} us, p99 {s["handoff_us"]["p99"]} us')
+PY
+  # Memory: the engine's VmRSS (the key holder's does not change with
+  # connections) before and while $hold connections wait mid-handshake.
+  local engine rss0 rss1 tmp lg
+  engine=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['pid'])" \
+    "$out/tlsd-status.json")
+  rss0=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$engine/status")
+  tmp="$work/hold.json"
+  : >"$tmp"
+  taskset -c 1 "$loadgen" --port "$tlsd_hold_port" --hold "$hold" --seconds 3 >"$tmp" &
+  lg=$!
+  for _ in $(seq 600); do [[ -s $tmp ]] && break; sleep 0.2; done
+  [[ -s $tmp ]] || die "loadgen --hold $hold did not finish opening its connections"
+  rss1=$(awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$engine/status")
+  wait "$lg" || die "loadgen --hold failed"
+  echo "tlsd-engine-rss-tls1.3-in-flight,$hold,$rss0,$rss1,$(((rss1 - rss0) / hold))" >>"$memcsv"
+  tail -1 "$memcsv"
+}
+
 # --- measuring ----------------------------------------------------------------
 mkdir -p "$out"
 csv="$out/results.csv"
-echo "system,scenario,run,completed,failed,resumed,seconds,rate,cpu_seconds,per_cpu_second,backend_cpu_seconds,p50_ms,p99_ms" >"$csv"
+echo "system,scenario,run,completed,failed,resumed,seconds,rate,cpu_seconds,per_cpu_second,backend_cpu_seconds,p50_ms,p99_ms,bytes,mib_per_s" >"$csv"
+memcsv="$out/memory.csv"
+echo "what,count,bytes_before,bytes_with,per_connection_bytes" >"$memcsv"
 hz=$(getconf CLK_TCK)
 
-measure() { # system, sid, scenario, run, loadgen args...
+measure() { # system, sid, scenario, run, loadgen args (a --port among them
+  # wins over the system's)
   local system=$1 sid=$2 scenario=$3 run=$4
   shift 4
   local pids bpids before after bbefore bafter json
@@ -259,7 +344,8 @@ cpu = int(ticks) / int(hz)
 bcpu = int(bticks) / int(hz)
 per = r["completed"] / cpu if cpu > 0 else 0
 print(f'{system},{scenario},{run},{r["completed"]},{r["failed"]},{r["resumed"]},{r["seconds"]},'
-      f'{r["rate"]},{cpu:.3f},{per:.1f},{bcpu:.3f},{r["p50_ms"]},{r["p99_ms"]}')
+      f'{r["rate"]},{cpu:.3f},{per:.1f},{bcpu:.3f},{r["p50_ms"]},{r["p99_ms"]},'
+      f'{r["bytes"]},{r["mib_per_s"]}')
 PY
   tail -1 "$csv"
 }
@@ -279,11 +365,23 @@ import json, sys
 v, mode, run, js = sys.argv[1:]
 r = json.loads(js)
 print(f'raw,tls{v}-{mode},{run},{r["handshakes"]},0,{r["resumed"]},{r["server_cpu_seconds"]},'
-      f'{r["handshakes"] / r["server_cpu_seconds"]:.1f},{r["server_cpu_seconds"]},{r["per_cpu_second"]},0,0,0')
+      f'{r["handshakes"] / r["server_cpu_seconds"]:.1f},{r["server_cpu_seconds"]},{r["per_cpu_second"]},0,0,0,0,0')
 PY
           tail -1 "$csv"
         done
       done
+    done
+    # OpenSSL's own heap per in-flight server handshake: tlsd's floor.
+    for v in 1.3 1.2; do
+      json=$("$bin/bench/tlsd-bench-raw-openssl" --cert "$work/cert.pem" --key "$work/key.pem" \
+        --tls "$v" --hold "$hold")
+      python3 - "$v" "$json" >>"$memcsv" <<'PY'
+import json, sys
+v, js = sys.argv[1:]
+r = json.loads(js)
+print(f'raw-openssl-heap-tls{v}-in-flight,{r["held"]},0,{r["server_heap_bytes"]},{r["per_handshake_bytes"]}')
+PY
+      tail -1 "$memcsv"
     done
     continue
   fi
@@ -296,11 +394,21 @@ PY
       measure "$system" "$sid" "tls$v-resumed" "$run" --tls "$v" --resume --concurrency 32
       measure "$system" "$sid" "tls$v-latency" "$run" --tls "$v" --rate "$rate" --concurrency 64
     done
+    (
+      [[ $system == tlsd ]] && backend_sid=$bulk_backend_sid
+      measure "$system" "$sid" "bulk" "$run" --port "$(bulk_port_of "$system")" --tls 1.3 \
+        --path /bulk.bin --concurrency 2
+    )
   done
+  if [[ $system == tlsd ]]; then
+    tlsd_extras
+  fi
   # Stop this terminator (the shared backend stays for the next proxy).
   for p in $(session_pids "$sid"); do kill "$p" 2>/dev/null || true; done
   if [[ $system == tlsd ]]; then
-    for p in $(session_pids "$backend_sid"); do kill "$p" 2>/dev/null || true; done
+    for s in "$backend_sid" "$bulk_backend_sid"; do
+      for p in $(session_pids "$s"); do kill "$p" 2>/dev/null || true; done
+    done
   fi
   sleep 0.5
 done

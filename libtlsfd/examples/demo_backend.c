@@ -1,15 +1,18 @@
 /* tlsd-demo-backend — a minimal backend for tlsd, in plain C against tlsfd.h.
  *
- *   tlsd-demo-backend --control PATH --backend NAME [--echo]   (pull)
- *   tlsd-demo-backend --listen PATH [--mode OCTAL] [--echo]    (push)
- *   tlsd-demo-backend --systemd NAME [--echo]                  (push, socket-activated)
+ *   tlsd-demo-backend --control PATH --backend NAME [--echo | --file F]   (pull)
+ *   tlsd-demo-backend --listen PATH [--mode OCTAL] [--echo | --file F]    (push)
+ *   tlsd-demo-backend --systemd NAME [--echo | --file F]                  (push, socket-activated)
  *   tlsd-demo-backend --help | --version
  *
  * For each connection tlsd hands over (one thread each, at most 256 at a
  * time), it reads an HTTP/1.x request header and answers 200 OK with the
  * connection's metadata as text/plain, one "key: value" per line, then
  * closes. With --echo it instead prints the metadata to stderr as one line
- * and echoes every byte back until the client's end of stream.
+ * and echoes every byte back until the client's end of stream. With --file
+ * it answers every request with the file F instead, written with sendfile(2)
+ * on the connection's socket: with kTLS the kernel encrypts it on its way
+ * out, and no byte passes through user space (bench/ measures this).
  *
  * Exit status: 0 for --help and --version (on stdout), 64 for a usage error,
  * 1 for a runtime error (with a message on stderr). It runs until killed
@@ -18,12 +21,15 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tlsfd.h"
@@ -35,6 +41,8 @@
 #define MAX_HEADER 16384
 
 static int g_echo = 0;
+static int g_file_fd = -1; /* --file: opened once, read with offsets */
+static off_t g_file_size = 0;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
@@ -42,11 +50,11 @@ static int g_active = 0;
 
 static void print_usage(FILE* out) {
   fprintf(out, "usage: " PROG
-               " --control PATH --backend NAME [--echo]\n"
+               " --control PATH --backend NAME [--echo | --file F]\n"
                "       " PROG
-               " --listen PATH [--mode OCTAL] [--echo]\n"
+               " --listen PATH [--mode OCTAL] [--echo | --file F]\n"
                "       " PROG
-               " --systemd NAME [--echo]\n"
+               " --systemd NAME [--echo | --file F]\n"
                "       " PROG " --help | --version\n");
 }
 
@@ -139,6 +147,29 @@ static void reply(tlsfd_conn* c, const char* status, const char* body, size_t bo
   }
 }
 
+/* Answers with the --file: its header through libtlsfd, its bytes with
+ * sendfile(2) straight from the page cache to the socket. */
+static void reply_file(tlsfd_conn* c) {
+  char head[256];
+  int n = snprintf(head, sizeof(head),
+                   "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                   "Connection: close\r\nContent-Length: %lld\r\n\r\n",
+                   (long long)g_file_size);
+  if (write_all(c, head, (size_t)n) != 0) {
+    return;
+  }
+  off_t off = 0;
+  while (off < g_file_size) {
+    ssize_t sent = sendfile(tlsfd_conn_fd(c), g_file_fd, &off, (size_t)(g_file_size - off));
+    if (sent < 0 && errno == EINTR) {
+      continue;
+    }
+    if (sent <= 0) {
+      return; /* the client is gone (or the file shrank): nothing more to do */
+    }
+  }
+}
+
 static void serve_http(tlsfd_conn* c) {
   char* req = malloc(MAX_HEADER);
   if (req == NULL) {
@@ -178,6 +209,10 @@ static void serve_http(tlsfd_conn* c) {
   if (!ok) {
     static const char msg[] = "not an HTTP/1.x request\n";
     reply(c, "400 Bad Request", msg, sizeof(msg) - 1);
+    return;
+  }
+  if (g_file_fd >= 0) {
+    reply_file(c);
     return;
   }
   struct tlsfd_info info;
@@ -248,6 +283,7 @@ static void sleep_ms(long ms) {
 
 int main(int argc, char** argv) {
   const char *control = NULL, *backend = NULL, *listen_path = NULL, *systemd_name = NULL;
+  const char* file = NULL;
   long mode = 0660;
   int have_mode = 0;
   for (int i = 1; i < argc; ++i) {
@@ -261,6 +297,8 @@ int main(int argc, char** argv) {
       slot = &listen_path;
     } else if (strcmp(a, "--systemd") == 0) {
       slot = &systemd_name;
+    } else if (strcmp(a, "--file") == 0) {
+      slot = &file;
     } else if (strcmp(a, "--mode") == 0) {
       if (i + 1 >= argc) {
         usage("--mode needs a value");
@@ -295,6 +333,19 @@ int main(int argc, char** argv) {
       usage(NULL);
     }
     *slot = argv[++i];
+  }
+  if (file != NULL) {
+    if (g_echo) {
+      usage("--echo and --file exclude each other");
+    }
+    struct stat st;
+    g_file_fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (g_file_fd < 0 || fstat(g_file_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      fprintf(stderr, PROG ": --file %s: %s\n", file,
+              g_file_fd < 0 ? strerror(errno) : "not a regular file");
+      return EXIT_RUNTIME;
+    }
+    g_file_size = st.st_size;
   }
   int modes = (control != NULL) + (listen_path != NULL) + (systemd_name != NULL);
   if (modes != 1) {

@@ -111,6 +111,48 @@ TEST(DemoTest, ReadmeCurlLineGets200WithConnectionMetadata) {
   ExpectKtlsCounters(before, 2);
 }
 
+// --file: every request is answered with the file, written with sendfile(2)
+// on the handed-off socket (kTLS: the kernel encrypts it; relay: into the
+// socketpair). bench/ measures bulk throughput with it.
+TEST(DemoTest, FileOptionAnswersWithTheFileIntact) {
+  TLSD_IT_CHECK_KERNEL();
+  absl::StatusOr<std::unique_ptr<TestDaemon>> daemon =
+      TestDaemon::Start({.config = DemoToml, .prepare = MakeDemoCert});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  TestDaemon& d = **daemon;
+  const std::string file = absl::StrCat(d.env().dir, "/bulk.bin");
+  const std::string content = RandomBytes(3 * 1024 * 1024 + 17);  // not a multiple of a record
+  ASSERT_TRUE(WriteFile(file, content).ok());
+  const std::string demo_bin = BinaryPath("tlsd-demo-backend");
+
+  // Its usage errors, before any connection.
+  PeerResult both =
+      RunPeer({demo_bin, "--control", d.control(), "--backend", "demo", "--echo", "--file", file});
+  EXPECT_EQ(both.exit_code, 64) << both.Describe();
+  EXPECT_THAT(both.err, HasSubstr("--echo and --file exclude each other"));
+  PeerResult missing = RunPeer({demo_bin, "--control", d.control(), "--backend", "demo", "--file",
+                                absl::StrCat(d.env().dir, "/nonexistent")});
+  EXPECT_EQ(missing.exit_code, 1) << missing.Describe();
+  EXPECT_THAT(missing.err, HasSubstr("nonexistent: No such file or directory"));
+
+  absl::StatusOr<std::unique_ptr<BackgroundProcess>> demo = BackgroundProcess::Start(
+      {demo_bin, "--control", d.control(), "--backend", "demo", "--file", file},
+      absl::StrCat(d.env().dir, "/demo-backend.log"));
+  ASSERT_TRUE(demo.ok()) << demo.status();
+  ASSERT_TRUE((*demo)->WaitForOutput("ready:")) << (*demo)->Output();
+  TlsStatSnapshot before;
+  const std::string got = absl::StrCat(d.env().dir, "/got.bin");
+  PeerResult r = RunPeer({kCurl, "--silent", "--show-error", "--cacert",
+                          absl::StrCat(d.env().dir, "/cert.pem"), "--output", got,
+                          absl::StrCat("https://127.0.0.1:", d.port(), "/anything")});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe() << "\ntlsd log:\n" << d.Log();
+  absl::StatusOr<std::string> body = ReadFile(got);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(body->size(), content.size());
+  EXPECT_EQ(Sha256Hex(*body), Sha256Hex(content));
+  ExpectKtlsCounters(before, 1);
+}
+
 }  // namespace
 }  // namespace integration
 }  // namespace tlsd
