@@ -3,6 +3,7 @@
 #
 #   run-lane.sh --kernel <bookworm|sid> --cache <dir> --work <dir>
 #               --bin <file>... [--host-tool <path>...] [--timeout SECS]
+#   run-lane.sh ... [--bin <file>...] --run <script>
 #
 # Why a VM: the host kernel is built without CONFIG_TLS, so every test that
 # needs real kTLS runs here, on Debian's stock cloud kernels (6.1 and sid 7.x).
@@ -28,6 +29,18 @@
 #                    directory names left out of every --host-dir (default:
 #                    __pycache__)
 #   --timeout SECS   QEMU wall-clock limit (default 240)
+#   --run FILE       a shell script, copied to /opt/tlsd/bin/<its name> and run
+#                    by /init with busybox sh (cwd /tmp, TLSD_IN_VM=1,
+#                    TLSD_TEST_BIN_DIR=/opt/tlsd/bin,
+#                    LD_LIBRARY_PATH=/opt/tlsd/lib) INSTEAD of the *_test
+#                    binaries (--bin files are still copied, none is run).
+#                    No --bin is required then, and the gtest checks do not
+#                    apply: the lane passes when the script exits 0 (the
+#                    TLSD-VM-LANE-END status is its exit code), with no
+#                    panic/Oops, no failed modprobe, /proc/net/tls_stat
+#                    present. The script's output is on the console (stdout
+#                    and <work>/<kernel>/console.log) for the caller to parse.
+#                    Used by bench/vm-bulk.sh.
 #
 # Environment:
 #   TLSD_VM_CACHE          overrides --cache
@@ -52,7 +65,7 @@ vm_modules=(tls gcm aesni-intel ghash-clmulni-intel chacha20poly1305 inet_diag t
 # or template (ctr, ghash, chacha, poly1305, ...) a cipher needs.
 vm_module_dirs=(kernel/net/tls kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto)
 
-kernel='' cache='' work='' timeout_s=240
+kernel='' cache='' work='' timeout_s=240 run_file=''
 bins=() tools=() host_dirs=() dir_excludes=(__pycache__)
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -60,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --cache) cache=${2:?--cache needs a value}; shift 2 ;;
     --work) work=${2:?--work needs a value}; shift 2 ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift 2 ;;
+    --run) run_file=${2:?--run needs a value}; shift 2 ;;
     --bin|--host-tool|--host-dir|--host-dir-exclude)
       opt=$1; shift
       [[ $# -gt 0 && $1 != --* ]] || die "$opt needs at least one value"
@@ -80,7 +94,11 @@ if [[ -n ${TLSD_VM_CACHE:-} ]]; then cache=$TLSD_VM_CACHE; fi
 [[ $kernel == bookworm || $kernel == sid ]] || die "--kernel must be bookworm or sid"
 [[ -n $cache ]] || die "--cache (or TLSD_VM_CACHE) is required"
 [[ -n $work ]] || die "--work is required"
-[[ ${#bins[@]} -gt 0 ]] || die "at least one --bin is required"
+if [[ -z $run_file ]]; then
+  [[ ${#bins[@]} -gt 0 ]] || die "at least one --bin is required"
+else
+  [[ -f $run_file && -r $run_file ]] || die "--run $run_file: not a readable file"
+fi
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive number of seconds"
 
 for t in qemu-system-x86_64 cpio gzip xz depmod modprobe ldd timeout; do
@@ -102,7 +120,15 @@ for b in "${bins[@]}"; do
   seen_name[$n]=1
   if [[ $n == *_test ]]; then test_names+=("$n"); fi
 done
-[[ ${#test_names[@]} -gt 0 ]] || die "none of the --bin files is named *_test; nothing would run"
+run_name=''
+if [[ -n $run_file ]]; then
+  run_name=$(basename "$run_file")
+  [[ -z ${seen_name[$run_name]:-} ]] || die "--run $run_file: a --bin has the same name $run_name"
+  # Run mode: the script runs instead of the tests (none is required).
+  test_names=()
+else
+  [[ ${#test_names[@]} -gt 0 ]] || die "none of the --bin files is named *_test; nothing would run"
+fi
 for t in "${tools[@]}"; do
   [[ $t == /* ]] || die "--host-tool $t: must be an absolute path"
   [[ -f $t && -x $t ]] || die "--host-tool $t: not an executable file"
@@ -215,6 +241,9 @@ for b in "${bins[@]}"; do
   install -m 0755 "$b" "$root/opt/tlsd/bin/$(basename "$b")"
   closure "$(realpath "$b")"
 done
+if [[ -n $run_file ]]; then
+  install -m 0755 "$run_file" "$root/opt/tlsd/bin/$run_name"
+fi
 for t in "${tools[@]}"; do
   # The real tool replaces a busybox applet of the same name, if any.
   rm -f "$root$t"
@@ -373,6 +402,7 @@ mkdir -p "$root/etc/tlsd-vm"
 printf '%s\n' "${load_modules[@]}" >"$root/etc/tlsd-vm/modules"
 printf '%s\n' "${test_names[@]}" >"$root/etc/tlsd-vm/tests"
 printf '%s\n' "${TLSD_VM_GTEST_ARGS:-}" >"$root/etc/tlsd-vm/gtest-args"
+if [[ -n $run_name ]]; then printf '%s\n' "$run_name" >"$root/etc/tlsd-vm/run"; fi
 
 cat >"$root/init" <<'EOF'
 #!/bin/sh
@@ -408,18 +438,29 @@ else
 fi
 
 status=0
-extra=$(cat /etc/tlsd-vm/gtest-args)
-while read -r t; do
-  [ -n "$t" ] || continue
-  echo "TLSD-VM-TEST-BEGIN: $t"
-  # $extra is split on purpose (TLSD_VM_GTEST_ARGS).
-  # shellcheck disable=SC2086
+if [ -s /etc/tlsd-vm/run ]; then
+  # run-lane.sh --run: one script instead of the tests; its exit code is the
+  # lane's status.
+  read -r r </etc/tlsd-vm/run
+  echo "TLSD-VM-RUN-BEGIN: $r"
   (cd /tmp && TLSD_TEST_BIN_DIR=/opt/tlsd/bin TLSD_IN_VM=1 LD_LIBRARY_PATH=/opt/tlsd/lib \
-     "/opt/tlsd/bin/$t" --gtest_color=no $extra)
-  rc=$?
-  echo "TLSD-VM-TEST-END: $t rc=$rc"
-  [ "$rc" -eq 0 ] || status=1
-done </etc/tlsd-vm/tests
+     /bin/sh "/opt/tlsd/bin/$r")
+  status=$?
+  echo "TLSD-VM-RUN-END: $r rc=$status"
+else
+  extra=$(cat /etc/tlsd-vm/gtest-args)
+  while read -r t; do
+    [ -n "$t" ] || continue
+    echo "TLSD-VM-TEST-BEGIN: $t"
+    # $extra is split on purpose (TLSD_VM_GTEST_ARGS).
+    # shellcheck disable=SC2086
+    (cd /tmp && TLSD_TEST_BIN_DIR=/opt/tlsd/bin TLSD_IN_VM=1 LD_LIBRARY_PATH=/opt/tlsd/lib \
+       "/opt/tlsd/bin/$t" --gtest_color=no $extra)
+    rc=$?
+    echo "TLSD-VM-TEST-END: $t rc=$rc"
+    [ "$rc" -eq 0 ] || status=1
+  done </etc/tlsd-vm/tests
+fi
 
 echo "TLSD-VM-UPTIME: tests done at $(cut -d' ' -f1 /proc/uptime)s"
 # Which modules ended up loaded (shows the kernel's crypto auto-loading).
@@ -466,8 +507,8 @@ boot
 # A guest that dies before /init starts the first test (seen: a sid kernel
 # panicking in early boot under TCG, once in our first runs) says nothing about
 # our code; boot it once more, keeping the first console. A death after the
-# first test started is never retried: that is a result.
-if ! grep -q '^TLSD-VM-TEST-BEGIN: ' "$console" &&
+# first test (or the --run script) started is never retried: that is a result.
+if ! grep -qE '^TLSD-VM-(TEST|RUN)-BEGIN: ' "$console" &&
    { [[ $qemu_rc -ne 0 ]] || grep -q 'Kernel panic - not syncing' "$console"; }; then
   mv "$console" "$lane/console.boot1.log"
   log "NOTE: the guest died before any test ran (qemu status $qemu_rc;" \
@@ -498,6 +539,32 @@ fi
 if grep -q '^TLSD-VM-TLS-STAT: missing' "$console"; then
   reasons+=("/proc/net/tls_stat missing in the VM (tls module not loaded)")
 fi
+
+if [[ -n $run_name ]]; then
+  # --run: the script's exit code (in the sentinel) is the verdict; no gtest
+  # output is expected. Same summary file as the test mode.
+  vm_release=$(sed -n 's/^.*TLSD-VM-KERNEL: //p' "$console" | head -n1)
+  run_end=$(grep -m1 -E '^TLSD-VM-RUN-END: ' "$console" || true)
+  exec > >(tee "$lane/summary.txt")
+  echo "----- vm-lane summary ($kernel, ${elapsed}s wall, console: $console) -----"
+  echo "TLSD-VM-KERNEL: ${vm_release:-<none>}"
+  if [[ -n $run_end ]]; then
+    echo "  run $run_name: exit ${run_end##*rc=}"
+  else
+    echo "  run $run_name: did not run to completion"
+  fi
+  if grep -q 'WARNING: CPU: ' "$console"; then
+    echo "$prog: note: kernel WARNING(s) on the console: $(grep -m1 'WARNING: CPU: ' "$console")"
+  fi
+  if [[ ${#reasons[@]} -gt 0 ]]; then
+    for r in "${reasons[@]}"; do echo "$prog: FAIL: $r"; done
+    echo "vm-lane(${vm_release:-$KERNEL_RELEASE}): run $run_name -- FAILED"
+    exit 1
+  fi
+  echo "vm-lane($vm_release): run $run_name exited 0"
+  exit 0
+fi
+
 if grep -qF '[  FAILED  ]' "$console"; then
   reasons+=("gtest failures: $(grep -F '[  FAILED  ]' "$console" | grep -vE 'listed below|FAILED TESTS' | sed 's/^\[  FAILED  \] //; s/ (.*//' | sort -u | tr '\n' ' ')")
 fi

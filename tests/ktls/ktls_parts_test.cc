@@ -444,17 +444,20 @@ TEST_P(CompleteKtlsTest, WithoutEnableKtlsSaysSo) {
 INSTANTIATE_TEST_SUITE_P(AllVersionsAndAeads, CompleteKtlsTest,
                          ::testing::ValuesIn(testing::AllTlsParams()), testing::TlsParamsName);
 
-// Where the kernel has the TLS ULP, OpenSSL installs kTLS itself; where it
-// has not, connections are relayed and read_ahead saves half the reads.
-// Never both: bytes read ahead would be stranded under a kTLS RX.
+// Where the kernel has the TLS ULP, OpenSSL installs kTLS itself and the TLS
+// 1.3 secrets are captured for RX; where it has not, connections are relayed,
+// nothing is captured, and read_ahead saves half the reads. Never read_ahead
+// with kTLS: bytes read ahead would be stranded under a kTLS RX.
 TEST(ConfigureForKernelTlsTest, KtlsWhereTheKernelHasItReadAheadWhereNot) {
   for (const SSL_METHOD* method : {TLS_server_method(), TLS_client_method()}) {
     SslCtxPtr ctx(SSL_CTX_new(method));
     ASSERT_NE(ctx, nullptr);
-    ConfigureForKernelTls(ctx.get());
+    ASSERT_THAT(ConfigureForKernelTls(ctx.get()), IsOk());
     const bool ktls = (SSL_CTX_get_options(ctx.get()) & SSL_OP_ENABLE_KTLS) != 0;
     const bool read_ahead = SSL_CTX_get_read_ahead(ctx.get()) != 0;
+    const bool capture = SSL_CTX_get_keylog_callback(ctx.get()) != nullptr;
     EXPECT_EQ(ktls, KernelHasTlsUlp());
+    EXPECT_EQ(capture, ktls);
     EXPECT_NE(ktls, read_ahead);
   }
 }

@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<ClientTls>> ClientTls::Create(const ClientProfile
   if (ctx == nullptr) return at(OsslError(absl::StatusCode::kInternal, "SSL_CTX_new"));
   SSL_CTX_set_min_proto_version(ctx, config.min_version);
   SSL_CTX_set_max_proto_version(ctx, config.max_version);
-  ConfigureForKernelTls(ctx);
+  if (absl::Status s = ConfigureForKernelTls(ctx); !s.ok()) return at(s);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   // The relay writes from its own buffers, which may move between retries.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -90,7 +90,6 @@ absl::StatusOr<std::unique_ptr<ClientTls>> ClientTls::Create(const ClientProfile
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   }
-  if (absl::Status s = InstallSecretCapture(ctx); !s.ok()) return at(s);
   return c;
 }
 

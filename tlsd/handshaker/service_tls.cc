@@ -149,7 +149,7 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
   SSL_CTX_set_max_proto_version(ctx.get(), config_.max_version);
   // OpenSSL installs TX (1.2, 1.3) and RX (1.2) itself, keeping record
   // sequence numbers exact; CompleteKtls adds TLS 1.3 RX.
-  ConfigureForKernelTls(ctx.get());
+  if (absl::Status s = ConfigureForKernelTls(ctx.get()); !s.ok()) return s;
   SSL_CTX_set_options(
       ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // The relay writes from its own buffers, which may move between retries.
@@ -200,7 +200,6 @@ absl::StatusOr<SslCtxPtr> ServiceTls::NewContext() const {
   SSL_CTX_set_client_hello_cb(ctx.get(), &ServiceTls::OnClientHello, const_cast<ServiceTls*>(this));
   SSL_CTX_set_tlsext_status_cb(ctx.get(), &ServiceTls::OnStatusRequest);
   SSL_CTX_set_tlsext_status_arg(ctx.get(), const_cast<ServiceTls*>(this));
-  if (absl::Status s = InstallSecretCapture(ctx.get()); !s.ok()) return s;
   return ctx;
 }
 

@@ -537,12 +537,13 @@ bool KernelHasTlsUlp() {
   return *probed;
 }
 
-void ConfigureForKernelTls(SSL_CTX* ctx) {
+absl::Status ConfigureForKernelTls(SSL_CTX* ctx) {
   if (KernelHasTlsUlp()) {
     SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
-  } else {
-    SSL_CTX_set_read_ahead(ctx, 1);
+    return InstallSecretCapture(ctx);
   }
+  SSL_CTX_set_read_ahead(ctx, 1);
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------

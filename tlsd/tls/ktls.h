@@ -160,14 +160,17 @@ bool KernelHasTlsUlp();
 
 // ConfigureForKernelTls sets up `ctx` for the data path this kernel gives
 // every connection. With the TLS ULP (KernelHasTlsUlp): SSL_OP_ENABLE_KTLS,
-// so that OpenSSL installs TX (and TLS 1.2 RX) itself. Without it: no
-// SSL_OP_ENABLE_KTLS (OpenSSL would try setsockopt(TCP_ULP) twice on every
-// connection, and fail) but read_ahead, which halves OpenSSL's read() calls
-// (one per burst instead of a header and a body per record). read_ahead is
-// safe only there: connections are relayed, and the relay reads through
-// OpenSSL until it wants more, so no byte read ahead is stranded; with kTLS
-// they would be (CompleteKtls refuses then). Call it where an SSL_CTX is made.
-void ConfigureForKernelTls(SSL_CTX* ctx);
+// so that OpenSSL installs TX (and TLS 1.2 RX) itself, and the TLS 1.3
+// secret capture (InstallSecretCapture; its errors are returned). Without
+// it: neither - OpenSSL would try setsockopt(TCP_ULP) twice on every
+// connection and fail, and format five keylog lines per TLS 1.3 handshake,
+// hex digit by hex digit, for secrets nobody can install - but read_ahead,
+// which halves OpenSSL's read() calls (one per burst instead of a header and
+// a body per record). read_ahead is safe only there: connections are
+// relayed, and the relay reads through OpenSSL until it wants more, so no
+// byte read ahead is stranded; with kTLS they would be (CompleteKtls refuses
+// then). Call it where an SSL_CTX is made.
+absl::Status ConfigureForKernelTls(SSL_CTX* ctx);
 
 // ---------------------------------------------------------------------------
 // TLS 1.3 traffic secret capture
