@@ -13,6 +13,7 @@
 #                 client_cpu_seconds,cpu0_busy_seconds,cpu1_busy_seconds,
 #                 ktls_tx_sockets,tail_cpu_seconds
 #   BENCH-VM-HANDOFF: kernel,run,handoff_p50_us,handoff_p99_us,handoffs
+#   BENCH-VM-MEMORY: kernel,held,idle_bytes,loaded_bytes,per_connection_bytes
 #   BENCH-VM-INFO: / BENCH-VM-PATH: / BENCH-VM-FAIL: (free text)
 #
 # Systems (each terminator and its backend taskset to CPU 0, the load
@@ -43,6 +44,11 @@
 # next one's measurement; the server CPU spent after the client left is
 # tail_cpu_seconds (not in the per-GiB figure). BENCH_VM_DEBUG=1 also prints
 # the busiest threads of each run and the kernel stacks of what runs on.
+#
+# Memory per handed-off connection (BENCH_VM_MEMORY=1, the default): after
+# the bulk runs, with the systems stopped, the test suite's HandoffMemoryTest
+# (tlsd_integration_test: 10,000 kTLS connections held open by a worker, tlsd's
+# VmRSS idle and with them) is run and its [ MEASURE  ] line reported.
 set -eu
 # busybox ash has pipefail.
 # shellcheck disable=SC3040
@@ -54,6 +60,7 @@ set -o pipefail
 : "${BENCH_VM_FILE_MIB:=64}"
 : "${BENCH_VM_SYSTEMS:=ktls relay stunnel}"
 : "${BENCH_VM_DEBUG:=0}"
+: "${BENCH_VM_MEMORY:=1}"
 
 bin=/opt/tlsd/bin
 cg=/sys/fs/cgroup
@@ -416,4 +423,25 @@ for s in ktls relay; do
 done
 for s in $BENCH_VM_SYSTEMS; do check_cipher "$s"; done
 if [ "$BENCH_VM_DEBUG" = 1 ]; then show_logs; fi
+
+if [ "$BENCH_VM_MEMORY" = 1 ]; then
+  cleanup
+  sleep 1
+  info "memory per handed-off connection: HandoffMemoryTest"
+  mem_out=$(cd /tmp && TLSD_TEST_BIN_DIR=$bin TLSD_IN_VM=1 \
+    "$bin/tlsd_integration_test" --gtest_filter='HandoffMemoryTest.*' --gtest_color=no 2>&1) ||
+    die "HandoffMemoryTest failed: $(echo "$mem_out" | tail -n 20)"
+  # [ MEASURE  ] tlsd VmRSS idle I B, with N handed-off connections held L B: growth ...
+  mem_line=$(echo "$mem_out" | grep -F '[ MEASURE  ] tlsd VmRSS idle') ||
+    die "HandoffMemoryTest printed no measurement: $(echo "$mem_out" | tail -n 20)"
+  echo "$mem_line"
+  echo "$mem_line" | awk -v k="$kernel" '{
+    for (i = 1; i <= NF; ++i) {
+      if ($i == "idle") idle = $(i + 1)
+      if ($i == "with") held = $(i + 1)
+      if ($i == "held") loaded = $(i + 1)
+    }
+    printf "BENCH-VM-MEMORY: %s,%d,%d,%d,%.1f\n", k, held, idle, loaded, (loaded - idle) / held
+  }'
+fi
 info "done"

@@ -24,7 +24,10 @@
 # Environment: BENCH_VM_KERNELS (bookworm; or "bookworm sid"), BENCH_VM_RUNS
 # (5), BENCH_VM_SECONDS per run (4), BENCH_VM_FILE_MIB (64), BENCH_VM_SYSTEMS
 # (ktls relay stunnel; stunnel-ktls = stunnel with OpenSSL's kTLS, opt-in),
-# TLSD_VM_CACHE (kernel cache, default /var/cache/tlsd-vm), BENCH_VM_WORK
+# BENCH_VM_MEMORY (1: also tlsd's memory per handed-off connection, from the
+# test suite's HandoffMemoryTest run in the same VM; writes
+# bench/out/vm-memory.csv), TLSD_VM_CACHE (kernel cache, default
+# /var/cache/tlsd-vm), BENCH_VM_WORK
 # (scratch dir with the initramfs and console logs, default /tmp/tlsd-vm-bulk),
 # BENCH_VM_TIMEOUT (QEMU limit per kernel; default from the settings).
 set -euo pipefail
@@ -56,7 +59,8 @@ for s in $systems; do
 done
 # Boot and setup ~60-120 s under TCG; per run and system the measurement plus
 # ~10 s of slack (loadgen start, tlsctl, CPU reads).
-timeout_s=${BENCH_VM_TIMEOUT:-$((300 + nsys * (runs + 1) * (secs + 10)))}
+# HandoffMemoryTest (BENCH_VM_MEMORY) takes 1-3 minutes under TCG.
+timeout_s=${BENCH_VM_TIMEOUT:-$((300 + nsys * (runs + 1) * (secs + 10) + ${BENCH_VM_MEMORY:-1} * 300))}
 
 # --- what goes into the VM -------------------------------------------------------
 stunnel=/usr/bin/stunnel4
@@ -83,10 +87,14 @@ if [[ " $systems " == *" stunnel"* ]]; then
 fi
 
 cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DTLSD_VM_LANE=OFF >/dev/null
-ninja -C build/bench tlsd tlsd-demo-backend tlsd-bench-loadgen tlsctl >/dev/null
+memory=${BENCH_VM_MEMORY:-1}
+targets=(tlsd tlsd-demo-backend tlsd-bench-loadgen tlsctl)
+[[ $memory == 1 ]] && targets+=(tlsd_integration_test)
+ninja -C build/bench "${targets[@]}" >/dev/null
 bin=$repo/build/bench
 bins=("$bin/tlsd/tlsd" "$bin/libtlsfd/tlsd-demo-backend" "$bin/tlsd/tlsctl"
       "$bin/bench/tlsd-bench-loadgen")
+[[ $memory == 1 ]] && bins+=("$bin/tests/integration/tlsd_integration_test")
 for b in "${bins[@]}"; do [[ -x $b ]] || die "$b was not built"; done
 
 mkdir -p "$work" "$out"
@@ -94,6 +102,8 @@ csv=$out/vm-bulk.csv
 hcsv=$out/vm-handoff.csv
 echo "kernel,system,run,bytes,seconds,mib_per_s,terminator_cpu_seconds,backend_cpu_seconds,cpu_seconds_per_gib,client_cpu_seconds,cpu0_busy_seconds,cpu1_busy_seconds,ktls_tx_sockets,tail_cpu_seconds" >"$csv"
 echo "kernel,run,handoff_p50_us,handoff_p99_us,handoffs" >"$hcsv"
+mcsv=$out/vm-memory.csv
+echo "kernel,held,idle_bytes,loaded_bytes,per_connection_bytes" >"$mcsv"
 releases=()
 
 for k in $kernels; do
@@ -102,6 +112,7 @@ for k in $kernels; do
   {
     echo "BENCH_VM_KERNEL=$k BENCH_VM_RUNS=$runs BENCH_VM_SECONDS=$secs"
     echo "BENCH_VM_FILE_MIB=$mib BENCH_VM_SYSTEMS='$systems' BENCH_VM_DEBUG=${BENCH_VM_DEBUG:-0}"
+    echo "BENCH_VM_MEMORY=$memory"
     cat "$repo/bench/vm-bulk-inside.sh"
   } >"$inside"
   lane_log=$work/$k.lane.log
@@ -120,6 +131,10 @@ for k in $kernels; do
   [[ $n_csv -eq $((runs * nsys)) ]] || die "$k: $n_csv result lines on the console, expected $((runs * nsys))"
   sed -n 's/^.*BENCH-VM-CSV: //p' "$console" >>"$csv"
   sed -n 's/^.*BENCH-VM-HANDOFF: //p' "$console" >>"$hcsv"
+  sed -n 's/^.*BENCH-VM-MEMORY: //p' "$console" >>"$mcsv"
+  if [[ $memory == 1 ]] && ! grep -q "^$k," "$mcsv"; then
+    die "$k: no BENCH-VM-MEMORY line on the console"
+  fi
   releases+=("$k=$(sed -n 's/^.*TLSD-VM-KERNEL: //p' "$console" | head -n1)")
 done
 
@@ -181,4 +196,11 @@ for kernel in dict.fromkeys(r["kernel"] for r in rows):
               " not by the server: the server CPU-s per GiB is the figure to compare")
 PY
 echo
-echo "results: $csv, $hcsv; consoles: $work/<kernel>/console.log"
+if [[ $memory == 1 ]]; then
+  echo "memory per handed-off kTLS connection (HandoffMemoryTest):"
+  while IFS=, read -r k held idle loaded per; do
+    [[ $k == kernel ]] && continue
+    echo "  $k: tlsd VmRSS $idle B idle, $loaded B with $held connections held: $per B per connection"
+  done <"$mcsv"
+fi
+echo "results: $csv, $hcsv, $mcsv; consoles: $work/<kernel>/console.log"
