@@ -169,35 +169,21 @@ class Generator {
   }
 
  private:
-  Conn* OpenHeld() {
+  // Connect starts one connection: a non-blocking socket in the epoll set,
+  // its connect() under way, an SSL ready for the client side of the
+  // handshake (offering `session` if not null). Returns the connection, with
+  // connect_failed set if connect() failed at once.
+  Conn* Connect(SSL_SESSION* session, bool* connect_failed) {
     Conn* c = new Conn();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) Die("socket (raise the open-files limit for --hold)");
-    c->ssl = SSL_new(ctx_);
-    SSL_set_fd(c->ssl, c->fd);
-    SSL_set_tlsext_host_name(c->ssl, "localhost");
-    SSL_set_connect_state(c->ssl);
-    ++in_flight_;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
-    ev.data.ptr = c;
-    if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd, &ev) != 0) Die("epoll_ctl");
-    int r = connect(c->fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
-    if (r != 0 && errno != EINPROGRESS) Die("--hold: connect failed");
-    return c;
-  }
-
-  void Open() {
-    Conn* c = new Conn();
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) Die("socket");
+    if (c->fd < 0) Die("socket (raise the open-files limit?)");
     const int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->started = Now();
     c->ssl = SSL_new(ctx_);
     SSL_set_fd(c->ssl, c->fd);
     SSL_set_tlsext_host_name(c->ssl, "localhost");
-    if (opt_.resume && session_ != nullptr) SSL_set_session(c->ssl, session_);
+    if (session != nullptr) SSL_set_session(c->ssl, session);
     SSL_set_connect_state(c->ssl);
     ++in_flight_;
     epoll_event ev{};
@@ -205,10 +191,21 @@ class Generator {
     ev.data.ptr = c;
     if (epoll_ctl(ep_, EPOLL_CTL_ADD, c->fd, &ev) != 0) Die("epoll_ctl");
     int r = connect(c->fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
-    if (r != 0 && errno != EINPROGRESS) {
-      Finish(c, false);
-      return;
-    }
+    *connect_failed = r != 0 && errno != EINPROGRESS;
+    return c;
+  }
+
+  Conn* OpenHeld() {
+    bool failed = false;
+    Conn* c = Connect(nullptr, &failed);
+    if (failed) Die("--hold: connect failed");
+    return c;
+  }
+
+  void Open() {
+    bool failed = false;
+    Conn* c = Connect(opt_.resume ? session_ : nullptr, &failed);
+    if (failed) Finish(c, false);
   }
 
   void Step(Conn* c) {
