@@ -540,36 +540,52 @@ if grep -q '^TLSD-VM-TLS-STAT: missing' "$console"; then
   reasons+=("/proc/net/tls_stat missing in the VM (tls module not loaded)")
 fi
 
-if [[ -n $run_name ]]; then
-  # --run: the script's exit code (in the sentinel) is the verdict; no gtest
-  # output is expected. Same summary file as the test mode.
-  vm_release=$(sed -n 's/^.*TLSD-VM-KERNEL: //p' "$console" | head -n1)
-  run_end=$(grep -m1 -E '^TLSD-VM-RUN-END: ' "$console" || true)
+vm_release=$(sed -n 's/^.*TLSD-VM-KERNEL: //p' "$console" | head -n1)
+
+# finish BODY OUTCOME: prints the lane's summary - BODY (one line per test
+# binary, or the --run script's), any kernel warning, the reasons to fail -
+# and the last line "vm-lane(<release>): OUTCOME", with " -- FAILED" and exit
+# 1 if there are reasons, exit 0 otherwise. The summary also goes to
+# <work>/<kernel>/summary.txt: ctest shows a passing test's output only with
+# -V, and scripts/test.sh prints these files.
+finish() {
+  local body=$1 outcome=$2
   exec > >(tee "$lane/summary.txt")
   echo "----- vm-lane summary ($kernel, ${elapsed}s wall, console: $console) -----"
   echo "TLSD-VM-KERNEL: ${vm_release:-<none>}"
-  if [[ -n $run_end ]]; then
-    echo "  run $run_name: exit ${run_end##*rc=}"
-  else
-    echo "  run $run_name: did not run to completion"
-  fi
+  printf '%s\n' "$body"
+  # Kernel warnings don't fail the lane, but must not go unnoticed.
   if grep -q 'WARNING: CPU: ' "$console"; then
     echo "$prog: note: kernel WARNING(s) on the console: $(grep -m1 'WARNING: CPU: ' "$console")"
   fi
   if [[ ${#reasons[@]} -gt 0 ]]; then
     for r in "${reasons[@]}"; do echo "$prog: FAIL: $r"; done
-    echo "vm-lane(${vm_release:-$KERNEL_RELEASE}): run $run_name -- FAILED"
+    echo "vm-lane(${vm_release:-$KERNEL_RELEASE}): $outcome -- FAILED"
     exit 1
   fi
-  echo "vm-lane($vm_release): run $run_name exited 0"
+  echo "vm-lane($vm_release): $outcome"
   exit 0
+}
+
+if [[ -n $run_name ]]; then
+  # --run: the script's exit code (in the sentinel) is the verdict; no gtest
+  # output is expected.
+  run_end=$(grep -m1 -E '^TLSD-VM-RUN-END: ' "$console" || true)
+  if [[ -n $run_end ]]; then
+    body="  run $run_name: exit ${run_end##*rc=}"
+  else
+    body="  run $run_name: did not run to completion"
+  fi
+  if [[ ${#reasons[@]} -gt 0 ]]; then
+    finish "$body" "run $run_name"
+  fi
+  finish "$body" "run $run_name exited 0"
 fi
 
 if grep -qF '[  FAILED  ]' "$console"; then
   reasons+=("gtest failures: $(grep -F '[  FAILED  ]' "$console" | grep -vE 'listed below|FAILED TESTS' | sed 's/^\[  FAILED  \] //; s/ (.*//' | sort -u | tr '\n' ' ')")
 fi
 
-vm_release=$(sed -n 's/^.*TLSD-VM-KERNEL: //p' "$console" | head -n1)
 # Per-binary summary from the gtest footers between our BEGIN/END markers.
 summary=$(awk '
   /^TLSD-VM-TEST-BEGIN: / { name = $2; p = -1; s = 0; f = 0; next }
@@ -612,19 +628,8 @@ if [[ $total_p -eq 0 ]]; then
   reasons+=("zero tests passed")
 fi
 
-# The summary also goes to <work>/<kernel>/summary.txt: ctest shows a passing
-# test's output only with -V, and scripts/test.sh prints these files.
-exec > >(tee "$lane/summary.txt")
-echo "----- vm-lane summary ($kernel, ${elapsed}s wall, console: $console) -----"
-echo "TLSD-VM-KERNEL: ${vm_release:-<none>}"
-printf '%s\n' "${summary_lines[@]}"
-# Kernel warnings don't fail the lane, but must not go unnoticed.
-if grep -q 'WARNING: CPU: ' "$console"; then
-  echo "$prog: note: kernel WARNING(s) on the console: $(grep -m1 'WARNING: CPU: ' "$console")"
-fi
 if [[ ${#reasons[@]} -gt 0 ]]; then
-  for r in "${reasons[@]}"; do echo "$prog: FAIL: $r"; done
-  echo "vm-lane(${vm_release:-$KERNEL_RELEASE}): $total_p passed, $total_f failed, $total_s skipped -- FAILED"
-  exit 1
+  finish "$(printf '%s\n' "${summary_lines[@]}")" \
+    "$total_p passed, $total_f failed, $total_s skipped"
 fi
-echo "vm-lane($vm_release): $total_p passed, 0 failed, $total_s skipped"
+finish "$(printf '%s\n' "${summary_lines[@]}")" "$total_p passed, 0 failed, $total_s skipped"
