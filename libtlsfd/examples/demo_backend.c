@@ -136,13 +136,20 @@ static int write_all(tlsfd_conn* c, const char* p, size_t len) {
   return 0;
 }
 
-static void reply(tlsfd_conn* c, const char* status, const char* body, size_t body_len) {
+/* write_head writes an HTTP/1.1 response header for a body of body_len
+ * bytes; the connection closes after the body. */
+static int write_head(tlsfd_conn* c, const char* status, const char* content_type,
+                      long long body_len) {
   char head[256];
   int n = snprintf(head, sizeof(head),
-                   "HTTP/1.1 %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                   "Content-Length: %zu\r\n\r\n",
-                   status, body_len);
-  if (write_all(c, head, (size_t)n) == 0) {
+                   "HTTP/1.1 %s\r\nContent-Type: %s\r\nConnection: close\r\n"
+                   "Content-Length: %lld\r\n\r\n",
+                   status, content_type, body_len);
+  return write_all(c, head, (size_t)n);
+}
+
+static void reply(tlsfd_conn* c, const char* status, const char* body, size_t body_len) {
+  if (write_head(c, status, "text/plain", (long long)body_len) == 0) {
     (void)write_all(c, body, body_len); /* a failed write means the client is gone */
   }
 }
@@ -150,12 +157,7 @@ static void reply(tlsfd_conn* c, const char* status, const char* body, size_t bo
 /* Answers with the --file: its header through libtlsfd, its bytes with
  * sendfile(2) straight from the page cache to the socket. */
 static void reply_file(tlsfd_conn* c) {
-  char head[256];
-  int n = snprintf(head, sizeof(head),
-                   "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                   "Connection: close\r\nContent-Length: %lld\r\n\r\n",
-                   (long long)g_file_size);
-  if (write_all(c, head, (size_t)n) != 0) {
+  if (write_head(c, "200 OK", "application/octet-stream", (long long)g_file_size) != 0) {
     return;
   }
   off_t off = 0;
