@@ -164,6 +164,17 @@ start_backend() { # the plain HTTP backend behind the proxies; sets backend_sid
   backend_sid=$plain_backend_sid
 }
 
+# tlsd's config: a service (name, port, backend, extra lines) with the
+# benchmark's certificate, and a pull backend this user may subscribe to.
+tlsd_service() {
+  printf '[[service]]\nname = "%s"\nlisten = ["127.0.0.1:%s"]\nbackend = "%s"\n' "$1" "$2" "$3"
+  [[ -n ${4:-} ]] && printf '%s\n' "$4"
+  printf '[[service.certificate]]\ncert = "%s"\nkey = "%s"\n' "$work/cert.pem" "$work/key.pem"
+}
+tlsd_pull_backend() {
+  printf '[[backend]]\nname = "%s"\nmode = "pull"\nallow_uids = [%s]\n' "$1" "$(id -u)"
+}
+
 start_system() { # name; sets sid (the terminator's session) and backend_sid
   local name=$1 port
   port=$(port_of "$name")
@@ -173,38 +184,12 @@ start_system() { # name; sets sid (the terminator's session) and backend_sid
 [global]
 control_socket = "$work/tlsd-control.sock"
 threads = 1
-[[service]]
-name = "bench"
-listen = ["127.0.0.1:$port"]
-backend = "demo"
-tls12_ciphers = "$tls12_ciphers"
-[[service.certificate]]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-[[service]]
-name = "bulk"
-listen = ["127.0.0.1:$(bulk_port_of tlsd)"]
-backend = "bulk"
-[[service.certificate]]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-[[service]]
-name = "hold"
-listen = ["127.0.0.1:$tlsd_hold_port"]
-backend = "demo"
-max_handshakes = $((hold + 100))
-handshake_timeout_ms = 300000
-[[service.certificate]]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-[[backend]]
-name = "demo"
-mode = "pull"
-allow_uids = [$(id -u)]
-[[backend]]
-name = "bulk"
-mode = "pull"
-allow_uids = [$(id -u)]
+$(tlsd_service bench "$port" demo "tls12_ciphers = \"$tls12_ciphers\"")
+$(tlsd_service bulk "$(bulk_port_of tlsd)" bulk)
+$(tlsd_service hold "$tlsd_hold_port" demo "max_handshakes = $((hold + 100))
+handshake_timeout_ms = 300000")
+$(tlsd_pull_backend demo)
+$(tlsd_pull_backend bulk)
 EOF
       start_in_session tlsd "$bin/tlsd/tlsd" --config "$work/tlsd.toml"
       sid=$last_sid
